@@ -1,0 +1,1 @@
+"""Dialogue helpers shared by the Rasa actions (no Rasa import here)."""

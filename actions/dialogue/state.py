@@ -1,0 +1,109 @@
+"""Conversation state <-> engine: the intake built from slots, what to ask next, and slot
+updates from one message. Pure Python over a plain slot dict (the Rasa actions pass
+`tracker.current_slot_values()`), so it is tested without Rasa."""
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from actions.nlu.facts import facts_from_message
+from actions.triage.engine import assess, default_kb
+
+KB = default_kb()
+QUESTIONS: Dict[str, Mapping[str, Any]] = {q["id"]: q for q in KB.raw["questions"]}
+ITEM_QUESTION: Dict[str, str] = {item: q["id"] for q in KB.raw["questions"] for item in q["items"]}
+FACTS: Tuple[str, ...] = tuple(KB.facts)
+UNKNOWN = "unknown"
+MODES = ("shop", "clinic")
+
+
+def q_slot(qid: str) -> str:
+    return f"q_{qid}"
+
+
+def intake_from_slots(slots: Mapping[str, Any]) -> Dict[str, Any]:
+    intake: Dict[str, Any] = {"facts": {f: slots[f] for f in FACTS if slots.get(f) is not None}}
+    for key in ("age", "skin_type"):
+        if slots.get(key) is not None:
+            intake[key] = slots[key]
+    for key in ("concerns", "areas", "red_flags"):
+        if slots.get(key):
+            intake[key] = list(slots[key])
+    device = {}
+    if slots.get("device_type"):
+        device["type"] = slots["device_type"]
+    if slots.get("needle_mm") is not None:
+        device["needle_mm"] = slots["needle_mm"]
+    if device:
+        intake["device"] = device
+    if slots.get("recent_procedures"):
+        intake["recent_procedures"] = dict(slots["recent_procedures"])
+    return intake
+
+
+def assessment_for(slots: Mapping[str, Any]) -> Dict[str, Any]:
+    return assess(intake_from_slots(slots))
+
+
+def question_items(qid: str, assessment: Mapping[str, Any]) -> List[str]:
+    """The question's items still unknown, in asking order."""
+    return [i for i in list(assessment["missing"]) + list(assessment["to_ask"])
+            if ITEM_QUESTION.get(i) == qid]
+
+
+def next_question(slots: Mapping[str, Any], assessment: Mapping[str, Any]) -> Optional[str]:
+    """The question to ask next, or None when the intake is done (the engine says stop, or
+    everything is known or was answered "I don't know")."""
+    if slots.get("red_flags") or assessment["should_stop"]:
+        return None
+    for item in list(assessment["missing"]) + list(assessment["to_ask"]):
+        qid = ITEM_QUESTION.get(item)
+        if qid and slots.get(q_slot(qid)) != UNKNOWN:
+            return qid
+    return None
+
+
+def slot_updates(slots: Mapping[str, Any], entities: List[Mapping[str, Any]],
+                 intent: Optional[str], text: str, requested: Optional[str],
+                 in_form: bool) -> Dict[str, Any]:
+    """Slot values to set after one user message (only the ones that change)."""
+    question = requested[2:] if in_form and requested and requested.startswith("q_") else None
+    unknown: List[str] = []
+    if question:
+        unknown = question_items(question, assessment_for(slots))
+    rest_false = any(e.get("entity") == "rest_false" for e in entities)
+    update = facts_from_message(entities, intent=intent, text=text, question=question,
+                                unknown_items=unknown, rest_false=rest_false)
+    out: Dict[str, Any] = {}
+    for fact, value in update["facts"].items():
+        if slots.get(fact) != value:
+            out[fact] = value
+    for key in ("concerns", "areas", "red_flags"):
+        merged = list(slots.get(key) or [])
+        merged += [v for v in update[key] if v not in merged]
+        if merged != list(slots.get(key) or []):
+            out[key] = merged
+    for key in ("age", "skin_type"):
+        if update[key] is not None and update[key] != slots.get(key):
+            out[key] = update[key]
+    if update["device"].get("type") and update["device"]["type"] != slots.get("device_type"):
+        out["device_type"] = update["device"]["type"]
+    if update["device"].get("needle_mm") is not None:
+        out["needle_mm"] = update["device"]["needle_mm"]
+    if update["recent_procedures"]:
+        out["recent_procedures"] = {**(slots.get("recent_procedures") or {}),
+                                    **update["recent_procedures"]}
+    for qid in update["unknown_questions"]:
+        out[q_slot(qid)] = UNKNOWN
+    if in_form and requested == "consent" and intent in ("affirm", "deny"):
+        out["consent"] = intent == "affirm"
+    if question and intent == "affirm" and not out and QUESTIONS[question]["kind"] == "checklist":
+        out["clarify"] = "which"
+    for e in entities:
+        if e.get("entity") == "mode" and e.get("value") in MODES:
+            out["mode"] = e["value"]
+    return out
+
+
+def cleared_health_slots(slots: Mapping[str, Any]) -> Dict[str, Any]:
+    """Slots to empty when the person refuses consent: no health data is kept."""
+    keys = list(FACTS) + ["age", "skin_type", "recent_procedures", "red_flags", "assessment",
+                          "disposition"]
+    return {k: None for k in keys if slots.get(k) is not None}

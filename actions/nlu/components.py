@@ -1,0 +1,52 @@
+"""Rasa NLU component: turns the project's spaCy entities into Rasa entities.
+
+It reads the spaCy doc that SpacyNLP made with the project's pipeline (entity ruler plus
+`fact_context`) and adds one Rasa entity per mention, carrying what `fact_context` found:
+negated, past, hypothetical, ago_days, negation_cue. Nothing is trained.
+"""
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import SPACY_DOCS
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from actions.nlu import spacy_pipeline  # noqa: F401 (registers the spaCy component)
+from actions.nlu.entities import entities_from_doc
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
+class FactEntityExtractor(GraphComponent, EntityExtractorMixin):
+    """Adds the lexicon's mentions (facts, concerns, areas, ...) as entities."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {}
+
+    @classmethod
+    def required_components(cls) -> List[type]:
+        return []
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "FactEntityExtractor":
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            doc = message.get(SPACY_DOCS[TEXT])
+            if doc is None:
+                continue
+            found = entities_from_doc(doc)
+            for e in found:
+                e["extractor"] = self.__class__.__name__
+            message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs the assistant: the action server and the Rasa server (REST and
+# socket.io channels, HTTP API protected by a token). Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/train.sh
+if [ -f .env ]; then set -a; . ./.env; set +a; fi
+export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
+: "${RASA_HOST:=127.0.0.1}" "${RASA_PORT:=5005}"
+ACTION_PORT=5055  # endpoints.yml names it
+: "${RASA_TOKEN:=local-dev-token}"   # local default; set RASA_TOKEN in .env for anything else
+
+
+pids=()
+stop() { trap - INT TERM EXIT; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap stop INT TERM EXIT
+
+.venv/bin/python -m rasa_sdk --actions actions.actions --port "$ACTION_PORT" &
+pids+=($!)
+.venv/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" --cors "*" -i "$RASA_HOST" -p "$RASA_PORT" \
+  --credentials credentials.yml --endpoints endpoints.yml --model models &
+pids+=($!)
+
+echo "Waiting for the servers..."
+for _ in $(seq 1 120); do
+  if curl -fs "http://127.0.0.1:${ACTION_PORT}/health" >/dev/null 2>&1 \
+     && curl -fs "http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}" >/dev/null 2>&1; then
+    cat <<MSG
+
+The assistant is running.
+  REST:      curl -s http://${RASA_HOST}:${RASA_PORT}/webhooks/rest/webhook -d '{"sender":"me","message":"hi"}'
+  socket.io: http://${RASA_HOST}:${RASA_PORT}/socket.io
+  HTTP API:  http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}
+  Actions:   http://127.0.0.1:${ACTION_PORT}/health
+  Shell:     .venv/bin/rasa shell (in another terminal)
+Press Ctrl-C to stop.
+MSG
+    wait -n "${pids[@]}"
+    exit $?
+  fi
+  sleep 1
+done
+echo "error: the servers did not start within 120 s" >&2
+exit 1
