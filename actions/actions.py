@@ -3,7 +3,7 @@
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.dialogue import render
@@ -145,3 +145,26 @@ class Faq(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         dispatcher.utter_message(**render.faq_message(intent.replace("faq_", "", 1)))
         return []
+
+
+class Rephrase(Action):
+    """Two-stage fallback, first stage: ask the person to say it another way."""
+
+    def name(self) -> Text:
+        return "action_default_ask_rephrase"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(text=KB.raw["fallback"]["rephrase"])
+        return []
+
+
+class GiveUp(Action):
+    """Two-stage fallback, last stage (and core fallback): say what the person can do,
+    and go back to what was being asked."""
+
+    def name(self) -> Text:
+        return "action_default_fallback"
+
+    async def run(self, dispatcher, tracker, domain):
+        dispatcher.utter_message(text=KB.raw["fallback"]["give_up"])
+        return [UserUtteranceReverted()]

@@ -23,7 +23,9 @@ CUSTOM = [{"type": "custom"}]
 ENTITIES = ["fact", "concern", "area", "device", "procedure", "red_flag", "skin_type", "control",
             "age", "needle_mm", "duration", "rest_false", "mode"]
 ACTIONS = ["action_validate_slot_mappings", "validate_intake_form", "action_ask_consent",
-           "action_triage_answer", "action_explain", "action_faq"]
+           "action_triage_answer", "action_explain", "action_faq",
+           # Rasa's default fallback actions, overridden to speak the knowledge base's words
+           "action_default_fallback", "action_default_ask_rephrase"]
 
 
 def question_slot(qid: str) -> str:

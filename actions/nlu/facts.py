@@ -12,6 +12,10 @@ from actions.triage.engine import default_kb
 
 DAYS_PER_MONTH = 30.4375
 ANSWER_INTENTS = {"inform", "affirm", "deny", "dont_know"}
+# Messages that ask or chat state nothing about the person ("which depth for my nose?").
+NON_STATEMENT_PREFIXES = ("faq_",)
+NON_STATEMENT_INTENTS = {"ask_why", "out_of_scope", "bot_challenge", "request_human", "thank",
+                         "goodbye"}
 
 
 def empty_update() -> Dict[str, Any]:
@@ -115,6 +119,10 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     """
     kb = kb or default_kb()
     update = empty_update()
+    if intent in NON_STATEMENT_INTENTS or (intent or "").startswith(NON_STATEMENT_PREFIXES):
+        # Safety first: a warning sign counts even inside a question ("is pus normal?").
+        _entity_facts([e for e in entities if e.get("entity") == "red_flag"], update, kb)
+        return update
     _entity_facts(entities, update, kb)
     q = _question(kb, question)
     if q is None or intent not in ANSWER_INTENTS:
