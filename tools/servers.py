@@ -56,6 +56,7 @@ class Assistant:
     rasa: subprocess.Popen
     actions: subprocess.Popen
     startup_seconds: float
+    database_url: str
 
     def say(self, sender: str, message: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
         payload: Dict[str, Any] = {"sender": sender, "message": message}
@@ -83,13 +84,22 @@ def _wait(url: str, proc: subprocess.Popen, deadline: float, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_assistant(model: Optional[Path] = None, timeout: float = 180.0) -> Iterator[Assistant]:
+def running_assistant(model: Optional[Path] = None, timeout: float = 180.0,
+                      database_url: Optional[str] = None) -> Iterator[Assistant]:
+    """database_url: where the tracker and the project's records go (default: a fresh SQLite
+    file in a temporary folder, so tests never touch var/)."""
     model = model or latest_model()
     work = Path(tempfile.mkdtemp(prefix="triage-servers-"))
     rasa_port, action_port = free_port(), free_port()
     endpoints = work / "endpoints.yml"
-    endpoints.write_text(f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    endpoints.write_text(f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
+                         "tracker_store:\n  type: actions.tracker_store.EnvSQLTrackerStore\n")
+    database_url = database_url or f"sqlite:///{work / 'triage.db'}"
+    from actions.storage import Store
+    Store(database_url).migrate()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
+           "DATABASE_URL": database_url, "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+           "RASA_TOKEN": TOKEN}
     start = time.time()
     alog, rlog = work / "actions.log", work / "rasa.log"
     actions = subprocess.Popen(
@@ -106,7 +116,7 @@ def running_assistant(model: Optional[Path] = None, timeout: float = 180.0) -> I
         _wait(f"http://127.0.0.1:{action_port}/health", actions, deadline, alog)
         _wait(f"http://127.0.0.1:{rasa_port}/status?token={TOKEN}", rasa, deadline, rlog)
         yield Assistant(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}",
-                        rasa, actions, time.time() - start)
+                        rasa, actions, time.time() - start, database_url)
     finally:
         for p in (rasa, actions):
             with contextlib.suppress(ProcessLookupError):

@@ -1,0 +1,22 @@
+"""Rasa's tracker store, configured from the same environment as the project's records:
+DATABASE_URL (or .env), by default the SQLite file in var/. Conversations survive a restart
+of any process, and deleting a person's data can remove their tracker events too."""
+from typing import Any, Optional
+
+from rasa.core.tracker_store import SQLTrackerStore
+
+from actions.storage import database_url
+
+
+class EnvSQLTrackerStore(SQLTrackerStore):
+    def __init__(self, domain: Optional[Any] = None, host: Optional[str] = None,
+                 event_broker: Optional[Any] = None, **kwargs: Any) -> None:
+        url = database_url()
+        dialect = url.split(":", 1)[0].split("+", 1)[0]
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.pop("url", None)
+        kwargs.pop("dialect", None)
+        super().__init__(domain=domain, dialect=dialect, host=url, event_broker=event_broker,
+                         **kwargs)
