@@ -1,16 +1,29 @@
 """Rasa custom actions: thin adapters between the tracker and the pure-Python core
 (actions.triage for decisions, actions.dialogue for state and wording)."""
-from typing import Any, Dict, List, Text
+import logging
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet, UserUtteranceReverted
+from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.dialogue import render
-from actions.dialogue.state import (KB, MODES, assessment_for, cleared_health_slots,
-                                    next_question, q_slot, slot_updates)
+from actions.dialogue import handoff, render
+from actions.dialogue.state import (FACTS, KB, MODES, assessment_for, cleared_health_slots,
+                                    intake_from_slots, next_question, q_slot, slot_updates)
+from actions.storage import default_store
 
 FORM = "intake_form"
+logger = logging.getLogger(__name__)
+
+
+def _store_call(what: str, fn, *args, **kwargs) -> Optional[Any]:
+    """Records are kept best-effort: a database hiccup never breaks the conversation.
+    The log names the operation only, never message text or health facts."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        logger.error("storage: %s failed (%s)", what, exc.__class__.__name__)
+        return None
 
 
 def _say(dispatcher: CollectingDispatcher, messages: List[Dict[str, Any]]) -> None:
@@ -44,9 +57,30 @@ class ExtractFacts(Action):
         in_form = tracker.active_loop_name == FORM
         updates = slot_updates(_slots(tracker), msg.get("entities") or [], intent,
                                msg.get("text") or "", tracker.get_slot("requested_slot"), in_form)
-        mode = (msg.get("metadata") or {}).get("mode")
+        metadata = msg.get("metadata") or {}
+        mode = metadata.get("mode")
         if mode in MODES and mode != tracker.get_slot("mode"):
             updates["mode"] = mode
+        clinic = str(metadata.get("clinic_id") or metadata.get("shop_id") or "")[:64]
+        if clinic and clinic != tracker.get_slot("clinic_id"):
+            updates["clinic_id"] = clinic
+        slots = _slots(tracker)
+        changes = dict(slots.get("changed_facts") or {})
+        for fact in FACTS:
+            if fact in updates and slots.get(fact) is not None and updates[fact] != slots.get(fact):
+                changes[fact] = changes.get(fact, 0) + 1
+        if changes != (slots.get("changed_facts") or {}):
+            updates["changed_facts"] = changes
+        slots.update(updates)
+        channel = tracker.get_latest_input_channel()
+        store = default_store()
+        if "consent" in updates:
+            _store_call("record consent", store.record_consent, tracker.sender_id,
+                        updates["consent"], channel)
+        if slots.get("consent") is True and updates:
+            _store_call("save intake", store.save_intake, tracker.sender_id,
+                        intake_from_slots(slots), channel, slots.get("mode"),
+                        slots.get("clinic_id"))
         return [SlotSet(k, v) for k, v in updates.items()]
 
 
@@ -115,8 +149,21 @@ class TriageAnswer(Action):
             return [SlotSet(k, v) for k, v in cleared_health_slots(slots).items()]
         assessment = assessment_for(slots)
         _say(dispatcher, render.answer_messages(assessment, slots.get("mode") or "shop"))
-        return [SlotSet("disposition", assessment["disposition"]),
-                SlotSet("assessment", assessment)]
+        intake = intake_from_slots(slots)
+        if slots.get("consent") is True:
+            _store_call("save assessment", default_store().save_assessment, tracker.sender_id,
+                        intake, assessment)
+        events = [SlotSet("disposition", assessment["disposition"]),
+                  SlotSet("assessment", assessment)]
+        # Tricky cases go to a person straight away, with everything gathered.
+        reason = None
+        if slots.get("red_flags"):
+            reason = "red_flag"
+        elif any(n >= 2 for n in (slots.get("changed_facts") or {}).values()):
+            reason = "conflicting_answers"
+        if reason:
+            events += _hand_off(dispatcher, tracker, reason, assessment)
+        return events
 
 
 class Explain(Action):
@@ -165,6 +212,77 @@ class GiveUp(Action):
     def name(self) -> Text:
         return "action_default_fallback"
 
-    async def run(self, dispatcher, tracker, domain):
+    async def run(self, dispatcher, tracker: Tracker, domain):
         dispatcher.utter_message(text=KB.raw["fallback"]["give_up"])
-        return [UserUtteranceReverted()]
+        return [UserUtteranceReverted()] + _hand_off(dispatcher, tracker, "not_understood")
+
+
+def _hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str,
+              assessment: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    """Opens (or updates) the case for a person, tells the person what happens next, and
+    pauses the assistant until an agent hands the chat back."""
+    slots = _slots(tracker)
+    assessment = assessment or slots.get("assessment") or assessment_for(slots)
+    channel = tracker.get_latest_input_channel()
+    mode = slots.get("mode") or "shop"
+    summary = handoff.summary(reason, intake_from_slots(slots), assessment,
+                              list(tracker.events), channel, mode, slots.get("consent"))
+    ticket = _store_call("open ticket", default_store().open_ticket, tracker.sender_id, reason,
+                         summary["urgency"], summary, channel, mode, slots.get("clinic_id"))
+    if ticket is None:
+        dispatcher.utter_message(text=KB.raw["handoff"]["next_steps"]["unavailable"])
+        return []
+    _say(dispatcher, handoff.next_steps_messages(summary["urgency"]))
+    events: List[Dict[str, Any]] = [SlotSet("ticket_id", ticket)]
+    if tracker.active_loop_name:
+        events.append(ActiveLoop(None))
+    return events + [ConversationPaused()]
+
+
+class Handoff(Action):
+    """The person asks for a person, disputes the answer or wants to discuss it."""
+
+    def name(self) -> Text:
+        return "action_handoff"
+
+    async def run(self, dispatcher, tracker: Tracker, domain):
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        disposition = tracker.get_slot("disposition")
+        if intent == "dispute" and disposition in ("professional_consult", "do_not_treat"):
+            reason = "disputed_answer"
+        elif disposition == "professional_consult":
+            reason = "discuss_contraindication"
+        else:
+            reason = "request_human"
+        return _hand_off(dispatcher, tracker, reason)
+
+
+class AskDelete(Action):
+    """"Delete my data": ask for confirmation first (it cannot be undone)."""
+
+    def name(self) -> Text:
+        return "action_ask_delete"
+
+    async def run(self, dispatcher, tracker: Tracker, domain):
+        dispatcher.utter_message(text=KB.raw["privacy"]["confirm_delete"],
+                                 buttons=[{"title": "Yes, delete", "payload": "/affirm"},
+                                          {"title": "No, keep it", "payload": "/deny"}])
+        return [ActiveLoop(None)] if tracker.active_loop_name else []
+
+
+class DeleteData(Action):
+    """After confirmation, erase the person's records; the tracker store erases the tracker
+    when it sees `erase_requested` (actions/tracker_store.py), so nothing is written back."""
+
+    def name(self) -> Text:
+        return "action_delete_data"
+
+    async def run(self, dispatcher, tracker: Tracker, domain):
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent != "affirm":
+            dispatcher.utter_message(text=KB.raw["privacy"]["kept"])
+            return []
+        _store_call("delete conversation", default_store().delete_conversation,
+                    tracker.sender_id)
+        dispatcher.utter_message(text=KB.raw["privacy"]["deleted"])
+        return [SlotSet("erase_requested", True)]

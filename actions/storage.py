@@ -400,6 +400,14 @@ class Store:
             return s.scalars(select(StaffUser)
                              .where(StaffUser.token_hash == _token_digest(token))).first()
 
+    def user(self, username: str) -> Optional[StaffUser]:
+        with self.session() as s:
+            return s.scalars(select(StaffUser).where(StaffUser.username == username)).first()
+
+    def users(self) -> List[StaffUser]:
+        with self.session() as s:
+            return list(s.scalars(select(StaffUser).order_by(StaffUser.username)))
+
     def user_by_password(self, username: str, password: str) -> Optional[StaffUser]:
         with self.session() as s:
             u = s.scalars(select(StaffUser).where(StaffUser.username == username)).first()

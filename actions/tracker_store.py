@@ -20,3 +20,12 @@ class EnvSQLTrackerStore(SQLTrackerStore):
         kwargs.pop("dialect", None)
         super().__init__(domain=domain, dialect=dialect, host=url, event_broker=event_broker,
                          **kwargs)
+
+    async def save(self, tracker: Any) -> None:
+        """Saves the tracker, except after "delete my data" was confirmed: then the person's
+        tracker events and records are erased instead of written back."""
+        if tracker.get_slot("erase_requested"):
+            from actions.storage import Store
+            Store(database_url(), engine=self.engine).delete_conversation(tracker.sender_id)
+            return
+        await super().save(tracker)

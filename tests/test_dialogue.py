@@ -295,21 +295,15 @@ UNSURE_BUG = ("'don't know about X' / 'not sure about X' is read as a negation o
 
 
 @pytest.mark.parametrize("text, requested, fact", [
-    pytest.param("I don't know about blood thinners", "q_health", "anticoagulant",
-                 marks=pytest.mark.xfail(strict=True, reason=UNSURE_BUG)),
-    pytest.param("I'm not sure about accutane", "q_health", "isotretinoin_current",
-                 marks=pytest.mark.xfail(strict=True, reason=UNSURE_BUG)),
-    pytest.param("no idea about keloids", "q_history", "keloid_history",
-                 marks=pytest.mark.xfail(strict=True, reason=UNSURE_BUG)),
+    pytest.param("I don't know about blood thinners", "q_health", "anticoagulant"),
+    pytest.param("I'm not sure about accutane", "q_health", "isotretinoin_current"),
+    pytest.param("no idea about keloids", "q_history", "keloid_history"),
 ], ids=["blood-thinners", "accutane", "keloids"])
 def test_dont_know_about_an_item_never_sets_it_false(nlp, text, requested, fact):
     out = updates_from_text(nlp, text, "dont_know", requested)
     assert out.get(fact) is not False
 
 
-@pytest.mark.xfail(strict=True, reason="'not sure it's well controlled' is read as 'controlled' "
-                   "(the negation is cut by 'it'), so an unsure answer sets diabetes_controlled "
-                   "True and gives a home answer")
 def test_unsure_whether_diabetes_is_controlled_stays_unknown(nlp):
     slots = {"consent": True, **PROFILE, "diabetes": True}
     out = updates_from_text(nlp, "not sure it's well controlled", "dont_know",

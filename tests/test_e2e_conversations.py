@@ -497,39 +497,48 @@ def _post_raw(url: str, body: bytes):
 
 
 def test_bad_input_loses_nothing(assistant):
+    """One bad message at a time, each followed by the answer to the pending question: nothing
+    said before is lost, the bad message sets nothing, and the intake ends normally."""
     c = Conversation(assistant, "badinput")
     c.say("hi")
     c.say("yes")
-    c.say("I'm 34 and I'd like to smooth the fine lines on my forehead")
+    assert asks(c.say("I'm 34 and I'd like to smooth the fine lines on my forehead"), "health")
     kept = {k: c.slots()[k] for k in ("consent", "age", "areas", "concerns")}
     assert kept == {"consent": True, "age": 34, "areas": ["forehead"],
                     "concerns": ["fine_lines_wrinkles"]}, c.transcript()
-
-    weird = ["", "a" * 5000, "😀🤷\u200d♀️ ñ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202e\u0000 ✨", "<script>alert(1)</script>"]
-    for text in weird:
-        c.say(text)  # any reply, but a reply (a list), not a server error
-        slots = c.slots()
-        for k, v in kept.items():
-            assert slots[k] == v, f"{k} lost after {text[:30]!r}\n{c.transcript()}"
-        for fact in FACTS:
-            assert slots[fact] is None, f"{fact}={slots[fact]!r} after {text[:30]!r}\n{c.transcript()}"
-        assert slots["disposition"] is None
-    for t in c.turns:
-        assert "<script>" not in joined(t["bot"]), "the markup was echoed back"
-
     url = f"{assistant.url}/webhooks/rest/webhook"
+    long_text = ("so I have been reading forums for weeks and honestly I am a bit lost, "
+                 "every video says something different and ")
+    long_text = (long_text * (5000 // len(long_text) + 1))[:5000]
+    steps = [  # (bad input, a valid answer to the pending question, the question it leads to)
+        ("", "none of these", "skin_now"),
+        (long_text, "no, none of those", "history"),
+        ("😀🤷\u200d♀️ ñ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202e\u0000 ✨", "nope, nothing like that", "products_procedures"),
+        ("<script>alert(1)</script>", "no, nothing", "skin_type"),
+    ]
+    for bad, answer, next_qid in steps:
+        before = c.slots()
+        reply = c.say(bad)  # any reply, but a reply (a list), not a server error
+        assert "<script>" not in joined(reply), "the markup was echoed back\n" + c.transcript()
+        after = c.slots()
+        for key in list(kept) + FACTS + ["skin_type", "disposition"]:
+            assert after[key] == before[key], f"{key} changed after {bad[:30]!r}\n{c.transcript()}"
+        assert asks(c.say(answer), next_qid), f"lost the thread after {bad[:30]!r}\n{c.transcript()}"
+
+    # Malformed bodies posted straight to the webhook: a client error, and the server carries on.
     status, body = _post_raw(url, b'{"sender": "' + c.sender.encode() + b'", "message": ')
     assert 400 <= status < 500, (status, body[:300])
     status, body = _post_raw(url, b"not json at all")
     assert 400 <= status < 500, (status, body[:300])
 
-    # The same conversation goes on where it was, with everything it knew.
-    reply = c.say("none of these")
-    assert asks(reply, "skin_now"), c.transcript()
+    answer = c.say("fair skin, I usually burn")
+    assert answer_headline(answer) == HEADLINE["home_suitable"], c.transcript()
     slots = c.slots()
+    assert slots["disposition"] == "home_suitable"
     for k, v in kept.items():
         assert slots[k] == v, c.transcript()
-    assert slots["pregnant"] is False and slots["anticoagulant"] is False
+    for fact in CRITICAL_FACTS:
+        assert slots[fact] is False, f"{fact}={slots[fact]!r}\n{c.transcript()}"
 
 
 # --- button payloads (the one conversation that uses them) ------------------------------
@@ -559,3 +568,40 @@ def test_button_payloads_none_of_these_and_pregnancy(assistant):
     assert answer_headline(answer) == HEADLINE["do_not_treat"]
     # Only the ticked item is set: the rest of the checklist stays unknown, not "no".
     assert slots["breastfeeding"] is None and slots["anticoagulant"] is None, p.transcript()
+
+
+# --- known bug: the fallback shows internal intent names ----------------------------------
+
+INTENT_NAMES = re.compile(r"'(nlu_fallback|greet|deny|affirm|inform|dont_know|ask_why|out_of_scope"
+                          r"|faq_\w+|report_symptom|start|thank|goodbye|bot_challenge|request_human)'")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Rasa's built-in action_default_ask_affirmation is not overridden: a message the NLU "
+    "cannot classify (empty, emoji) gets \"Did you mean 'nlu_fallback'?\" or \"Did you mean "
+    "'greet'?\" with Yes/No buttons whose payloads are '/<intent>' and '/out_of_scope'"))
+def test_a_message_the_assistant_does_not_understand_gets_a_plain_language_reply(assistant):
+    c = Conversation(assistant, "fallback-wording")
+    c.say("hi")
+    c.say("yes")
+    assert asks(c.say("fine lines on my forehead, I'm 34"), "health"), c.transcript()
+    for text in ("", "😀🤷\u200d♀️ ñ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢"):
+        reply = c.say(text)
+        for m in texts(reply):
+            assert not INTENT_NAMES.search(m), f"internal intent name shown: {m!r}\n{c.transcript()}"
+            assert not m.startswith("Did you mean"), f"{m!r}\n{c.transcript()}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "render._close returns the clinic close before it checks for emergency/urgent_care, so in "
+    "clinic mode 'Call emergency services now.' is followed by 'The clinic will review your "
+    "answers before your appointment; you don't need to buy anything or prepare.' (shop mode "
+    "adds nothing after a red-flag answer)"))
+def test_clinic_mode_adds_no_appointment_talk_to_an_emergency(assistant):
+    c = Conversation(assistant, "clinic-emergency")
+    c.say("hi", metadata={"mode": "clinic"})
+    c.say("yes")
+    answer = c.say("my lips are swelling and I can't breathe")
+    assert answer[0]["text"] == HEADLINE["emergency"], c.transcript()
+    assert c.slots()["disposition"] == "emergency"
+    assert CLINIC_CLOSE not in joined(answer), c.transcript()

@@ -25,7 +25,8 @@ ENTITIES = ["fact", "concern", "area", "device", "procedure", "red_flag", "skin_
 ACTIONS = ["action_validate_slot_mappings", "validate_intake_form", "action_ask_consent",
            "action_triage_answer", "action_explain", "action_faq",
            # Rasa's default fallback actions, overridden to speak the knowledge base's words
-           "action_default_fallback", "action_default_ask_rephrase"]
+           "action_default_fallback", "action_default_ask_rephrase",
+           "action_handoff", "action_ask_delete", "action_delete_data"]
 
 
 def question_slot(qid: str) -> str:
@@ -55,6 +56,10 @@ def build() -> Dict[str, Any]:
     slot("recent_procedures")
     slot("red_flags", "list")
     slot("clarify")
+    slot("clinic_id")
+    slot("changed_facts")
+    slot("ticket_id")
+    slot("erase_requested")
     slot("disposition")
     slot("assessment")
     domain["entities"] = ENTITIES

@@ -25,6 +25,10 @@ def empty_update() -> Dict[str, Any]:
 
 
 def _set(update: Dict[str, Any], fact: str, value: Any) -> None:
+    # Within one message a "yes" is never undone by a later "no" ("I'm on warfarin but I
+    # stopped aspirin"): the cautious reading.
+    if update["facts"].get(fact) is True and value is False:
+        return
     update["facts"][fact] = value
 
 
@@ -119,11 +123,18 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     """
     kb = kb or default_kb()
     update = empty_update()
-    if intent in NON_STATEMENT_INTENTS or (intent or "").startswith(NON_STATEMENT_PREFIXES):
+    if intent in NON_STATEMENT_INTENTS or intent == "dont_know" \
+            or (intent or "").startswith(NON_STATEMENT_PREFIXES):
         # Safety first: a warning sign counts even inside a question ("is pus normal?").
         _entity_facts([e for e in entities if e.get("entity") == "red_flag"], update, kb)
-        return update
-    _entity_facts(entities, update, kb)
+        if intent != "dont_know":
+            return update
+        # "I don't know the others, but I'm on warfarin": keep what is stated as true, never
+        # read the "don't know" as a "no".
+        _entity_facts([e for e in entities if not e.get("negated")
+                       and e.get("entity") not in ("control", "red_flag")], update, kb)
+    else:
+        _entity_facts(entities, update, kb)
     q = _question(kb, question)
     if q is None or intent not in ANSWER_INTENTS:
         return update

@@ -66,28 +66,49 @@ def _find(words: List[str], phrases: List[Tuple[str, ...]], start: int, end: int
                 yield i, p
 
 
+def _positions(words: List[str], phrases: List[Tuple[str, ...]]) -> List[Tuple[int, int]]:
+    """(start, end) of every occurrence of the phrases, found in one pass over the text."""
+    by_first: Dict[str, List[Tuple[str, ...]]] = {}
+    for p in phrases:
+        by_first.setdefault(p[0], []).append(p)
+    out = []
+    for i, w in enumerate(words):
+        for p in by_first.get(w, ()):
+            if tuple(words[i:i + len(p)]) == p:
+                out.append((i, i + len(p)))
+    return out
+
+
+_NUM = r"(\d+(?:[.,]\d+)?|[.,]\d+)"
+
+
 def _number_at(words: List[str], i: int) -> Tuple[Optional[float], int]:
-    """Parse a number starting at words[i]: digits, words ('twenty nine', 'a couple of',
-    'half a'). Returns (value, index after it) or (None, i)."""
+    """Parse a number starting at words[i]: digits ("1.5", "0,5", ".5"), words ('twenty nine',
+    'twenty-nine', 'a couple of', 'half a', 'a quarter of a'). Returns (value, index after
+    it) or (None, i)."""
     w = words[i] if i < len(words) else ""
-    m = re.fullmatch(r"(\d+(?:[.,]\d+)?)", w)
+    m = re.fullmatch(_NUM, w)
     if m:
         return float(m.group(1).replace(",", ".")), i + 1
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(mm|yo|y/o|months?|yrs?|years?|days?|weeks?|wks?|mos?)", w)
+    m = re.fullmatch(_NUM + r"(mm|yo|y/o|months?|yrs?|years?|days?|weeks?|wks?|mos?)", w)
     if m:  # "1mm" when the tokenizer kept it whole; the unit is handled by the caller
-        return float(m.group(1)), i + 1
+        return float(m.group(1).replace(",", ".")), i + 1
     if w in WORD_NUMBERS:
         v, j = WORD_NUMBERS[w], i + 1
         if w in ("couple", "few", "several") and j < len(words) and words[j] == "of":
             j += 1
-        if w in ("a", "an") and j < len(words) and words[j] in ("couple", "few", "half"):
-            v2, j2 = _number_at(words, j)
-            return v2, j2
-        if w == "half" and j < len(words) and words[j] in ("a", "an"):
-            j += 1
-        if v >= 20 and j < len(words) and words[j] in WORD_NUMBERS and WORD_NUMBERS[words[j]] < 10 \
-                and words[j] not in ("a", "an"):
-            v, j = v + WORD_NUMBERS[words[j]], j + 1
+        if w in ("a", "an") and j < len(words) and words[j] in ("couple", "few", "half", "quarter"):
+            return _number_at(words, j)
+        if w in ("half", "quarter"):
+            if j < len(words) and words[j] == "of":
+                j += 1
+            if j < len(words) and words[j] in ("a", "an"):
+                j += 1
+        if v >= 20 and j < len(words):
+            k = j + 1 if words[j] == "-" else j
+            if k < len(words) and words[k] in WORD_NUMBERS and WORD_NUMBERS[words[k]] < 10 \
+                    and words[k] not in ("a", "an"):
+                v, j = v + WORD_NUMBERS[words[k]], k + 1
         if w in ("a", "an") and not (j < len(words) and (words[j] in UNIT_DAYS or words[j] in MM_UNITS)):
             return None, i
         return v, j
@@ -101,7 +122,8 @@ def make_fact_context(nlp: Language, name: str, cues: Dict[str, List[str]]):
 
 class FactContext:
     """Marks each lexicon mention as negated / past / hypothetical, links durations to them
-    and adds AGE, NEEDLE_MM and DURATION entities."""
+    and adds AGE, NEEDLE_MM and DURATION entities. Cue words are located once per message,
+    so the cost grows with the length of the message, not its square."""
 
     def __init__(self, cues: Dict[str, List[str]]):
         self.cues = {k: _phrases(v) for k, v in cues.items()}
@@ -112,50 +134,62 @@ class FactContext:
         taken = set()
         for e in ents:
             taken.update(range(e.start, e.end))
-        breaks = sorted({i for i, p in _find(words, self.cues.get("clause_break", []), 0, len(words))})
+        at = {k: _positions(words, v) for k, v in self.cues.items()}
+        # "I don't know", "not sure": not a negation of what follows
+        unsure = {i for a, b in at.get("dont_know", []) for i in range(a, b)}
+        at["negation"] = [(a, b) for a, b in at.get("negation", []) if a not in unsure]
+        # "no, just diabetes": an answer word, not a negation of what follows
+        at["negation"] = [(a, b) for a, b in at["negation"]
+                          if not (b < len(words) and words[b] in (",", ".", "!")
+                                  and words[a] in ("no", "nope", "none"))]
+        breaks = sorted({a for a, _ in at.get("clause_break", [])})
+        # a comma followed by a new statement ("not pregnant, on accutane") ends a clause too
+        resume = {a for a, _ in at.get("resume_after_comma", [])}
+        breaks = sorted(set(breaks) | {i for i, w in enumerate(words)
+                                       if w == "," and i + 1 in resume})
         numbers = self._numbers(doc, words, taken)
-        ents = sorted(ents + numbers, key=lambda e: e.start)
-        doc.ents = ents
+        doc.ents = sorted(ents + numbers, key=lambda e: e.start)
         durations = [e for e in doc.ents if e.label_ == "DURATION"]
+        import bisect
         for ent in doc.ents:
             if ent.label_ in ("AGE", "NEEDLE_MM", "DURATION"):
                 continue
-            lo = max([b + 1 for b in breaks if b < ent.start] + [0])
-            hi = min([b for b in breaks if b >= ent.end] + [len(words)])
-            self._negation(ent, words, lo, hi)
-            before = set(range(lo, ent.start))
-            ent._.past = any(i in before or ent.end <= i < hi
-                             for i, _ in _find(words, self.cues.get("past", []), lo, hi))
-            if ent._.past and any(True for _ in _find(words, self.cues.get("ongoing", []), lo, hi)):
+            k = bisect.bisect_left(breaks, ent.start)
+            lo = breaks[k - 1] + 1 if k > 0 else 0
+            k2 = bisect.bisect_left(breaks, ent.end)
+            hi = breaks[k2] if k2 < len(breaks) else len(words)
+            self._negation(ent, words, lo, hi, at)
+            ent._.past = any(lo <= a < hi and not ent.start <= a < ent.end
+                             for a, _ in at.get("past", []))
+            if ent._.past and any(lo <= a < hi for a, _ in at.get("ongoing", [])):
                 ent._.past = False  # "I've had eczema since I was a kid": still there
-            ent._.hypothetical = any(True for _ in _find(words, self.cues.get("hypothetical", []), lo, ent.start))
+            ent._.hypothetical = any(lo <= a < ent.start for a, _ in at.get("hypothetical", []))
             near = [d for d in durations if lo <= d.start < hi]
             if near:
                 d = min(near, key=lambda d: (d.start < ent.start, abs(d.start - ent.end)))
                 ent._.ago_days = d._.value
                 ent._.past = True
-        doc._.rest_false = any(True for _ in _find(words, self.cues.get("rest_false", []), 0, len(words)))
+        doc._.rest_false = bool(at.get("rest_false"))
         return doc
 
-    def _negation(self, ent: Span, words: List[str], lo: int, hi: int) -> None:
+    def _negation(self, ent: Span, words: List[str], lo: int, hi: int, at) -> None:
         # A cue before the mention, within its clause and not cut off by a new subject
         # ("I'm not pregnant, and I have eczema": 'eczema' is not negated).
-        subjects = self.cues.get("new_subject", [])
-        for i, p in sorted(_find(words, self.cues.get("negation", []), lo, ent.start), reverse=True):
-            between = words[i + len(p):ent.start]
-            cut = any(tuple(between[k:k + len(s)]) == s for s in subjects for k in range(len(between)))
-            if not cut:
-                ent._.negated, ent._.negation_cue = True, " ".join(p)
-                return
+        subjects = {a for a, _ in at.get("new_subject", [])}
+        for a, b in sorted(at.get("negation", []), reverse=True):
+            if not (lo <= a and b <= ent.start):
+                continue
+            if not any(b <= k < ent.start for k in subjects):
+                ent._.negated, ent._.negation_cue = True, " ".join(words[a:b])
+            return
         # "pregnant: no", "keloids - none"
         j = ent.end
         while j < hi and words[j] in (":", "-", "?", "=", "–", ","):
             j += 1
-        if j > ent.end or j == ent.end:
-            for p in self.cues.get("negation_after", []):
-                if tuple(words[j:j + len(p)]) == p and (j > ent.end or j + len(p) == len(words)):
-                    ent._.negated, ent._.negation_cue = True, " ".join(p)
-                    return
+        for p in self.cues.get("negation_after", []):
+            if tuple(words[j:j + len(p)]) == p and (j > ent.end or j + len(p) == len(words)):
+                ent._.negated, ent._.negation_cue = True, " ".join(p)
+                return
 
     def _numbers(self, doc: Doc, words: List[str], taken: set) -> List[Span]:
         out: List[Span] = []
@@ -168,7 +202,7 @@ class FactContext:
             if value is None:
                 i += 1
                 continue
-            tail = re.sub(r"^\d+(?:\.\d+)?", "", words[j - 1]) if words[j - 1][:1].isdigit() else ""
+            tail = re.sub(r"^" + _NUM, "", words[j - 1]) if re.match(_NUM, words[j - 1]) else ""
             unit = tail or (words[j] if j < len(words) else "")
             k = j if tail else j + 1
             span: Optional[Span] = None
@@ -192,7 +226,7 @@ class FactContext:
             elif unit in AGE_AFTER or (unit == "old"):
                 span = Span(doc, i, k, label="AGE")
                 span._.value = value
-            elif (i > 0 and words[i - 1] in AGE_BEFORE or (i > 1 and words[i - 2:i] == ["i", "'m"])) \
+            elif (i > 0 and words[i - 1] in AGE_BEFORE or (i > 1 and words[i - 2:i] in (["i", "'m"], ["i", "m"]))) \
                     and 10 <= value <= 120 and value == int(value):
                 span = Span(doc, i, j, label="AGE")
                 span._.value = value

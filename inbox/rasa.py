@@ -1,0 +1,57 @@
+"""The inbox's only channel to the person: Rasa's HTTP API (token auth).
+
+Reads a conversation's tracker and appends events to it with the side effects executed, so
+an agent's reply reaches the person's chat live (on the channel they last wrote from) and a
+hand-back resumes the paused assistant. Error messages never contain the token.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+from urllib.parse import quote, urlencode
+
+import aiohttp
+
+TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
+
+
+class RasaError(Exception):
+    """Rasa could not be reached or refused the request (message safe to show to staff)."""
+
+
+class RasaClient:
+    def __init__(self, url: str, token: str):
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def _address(self, cid: str, suffix: str, **params: str) -> str:
+        query = urlencode({"token": self.token, **params})
+        return f"{self.url}/conversations/{quote(cid, safe='')}/{suffix}?{query}"
+
+    async def _call(self, method: str, address: str, body: Any = None) -> Any:
+        try:
+            async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+                async with session.request(method, address, json=body) as r:
+                    if r.status >= 400:
+                        detail = ""
+                        try:
+                            payload = await r.json(content_type=None)
+                            detail = str((payload or {}).get("message") or "")[:200]
+                        except Exception:  # noqa: BLE001
+                            pass
+                        raise RasaError(f"the assistant (Rasa) answered HTTP {r.status}"
+                                        + (f": {detail}" if detail else ""))
+                    return await r.json(content_type=None)
+        except RasaError:
+            raise
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+            raise RasaError(f"could not reach the assistant (Rasa) at {self.url}: "
+                            f"{exc.__class__.__name__}") from None
+
+    async def tracker(self, cid: str) -> Dict[str, Any]:
+        return await self._call("GET", self._address(cid, "tracker"))
+
+    async def append(self, cid: str, events: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """Appends events; bot messages among them are sent to the person's latest channel."""
+        return await self._call("POST", self._address(
+            cid, "tracker/events", output_channel="latest", execute_side_effects="true"), events)

@@ -1,0 +1,301 @@
+"""What the assistant understands from realistic sentences: the project's spaCy pipeline
+(built in memory from the knowledge base's lexicon; the Rasa model is not needed), the entity
+conversion and `facts_from_message`, i.e. the same code path as a conversation.
+
+Rasa lowercases the text before spaCy (case_sensitive: false), so the sentences are
+lowercased here too.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # also when run as plain `pytest`, not `python -m pytest`
+    sys.path.insert(0, str(REPO))
+
+from actions.nlu import spacy_pipeline  # noqa: E402
+from actions.nlu.entities import entities_from_doc  # noqa: E402
+from actions.nlu.facts import facts_from_message, to_contract  # noqa: E402
+
+WHOLE_FACE = ["forehead", "cheeks", "chin_jaw", "nose"]
+NOTHING: Dict[str, Any] = {"facts": {}, "concerns": [], "areas": [], "red_flags": [],
+                           "device": {}, "age": None, "skin_type": None,
+                           "recent_procedures": {}}
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return spacy_pipeline.build()
+
+
+def entities(nlp, text: str):
+    return entities_from_doc(nlp(text.lower()))
+
+
+def understand(nlp, text: str, intent: str = "inform") -> Dict[str, Any]:
+    return to_contract(facts_from_message(entities(nlp, text), intent=intent, text=text))
+
+
+def case(id_, text, **expected):
+    return pytest.param(text, expected, id=id_)
+
+
+def bug(id_, text, reason, **expected):
+    """A case that once was a bug (reason: what went wrong); kept as a regression test."""
+    return pytest.param(text, expected, id=id_)
+
+
+# Each row: a sentence and everything the assistant should take from it. Keys not given must
+# come out empty: understanding something that was not said is as wrong as missing something.
+CASES = [
+    # --- medicines by brand name -----------------------------------------------------
+    case("accutane-as-teen", "I took Accutane as a teen",
+         facts={"isotretinoin_current": False, "isotretinoin_ever": True}),
+    case("roaccutane-now", "I'm on Roaccutane", facts={"isotretinoin_current": True}),
+    case("absorica-now", "I'm currently on Absorica", facts={"isotretinoin_current": True}),
+    case("claravis-now", "I take Claravis", facts={"isotretinoin_current": True}),
+    case("eliquis", "I'm on Eliquis", facts={"anticoagulant": True}),
+    case("xarelto", "I take Xarelto", facts={"anticoagulant": True}),
+    case("warfarin", "I take warfarin daily", facts={"anticoagulant": True}),
+    case("coumadin", "I take Coumadin", facts={"anticoagulant": True}),
+    case("plavix", "I'm on Plavix", facts={"anticoagulant": True}),
+    case("daily-aspirin", "I take a daily aspirin", facts={"anticoagulant": True}),
+    case("blood-thinners", "I'm on blood thinners", facts={"anticoagulant": True}),
+    case("chemo", "I'm on chemo", facts={"immunosuppressed": True}),
+    case("tretinoin", "My doctor prescribed tretinoin", facts={"topical_rx": True}),
+    case("retinol", "I use retinol every night", facts={"topical_retinoid_otc": True}),
+    # --- everyday words for conditions ------------------------------------------------
+    case("nursing", "I'm nursing", facts={"breastfeeding": True}),
+    case("nursing-my-baby", "I'm nursing my baby", facts={"breastfeeding": True}),
+    case("breast-feeding-hyphen", "I'm breast-feeding", facts={"breastfeeding": True}),
+    case("months-pregnant", "I'm 5 months pregnant", facts={"pregnant": True}),
+    case("raised-scars-that-grow", "I get raised scars that grow",
+         facts={"keloid_history": True}),
+    case("nickel", "I'm allergic to nickel", facts={"metal_allergy": True}),
+    case("cold-sores-history", "I get cold sores", facts={"cold_sore_history": True}),
+    case("cold-sore-now", "I have a cold sore right now", facts={"cold_sore_active": True}),
+    case("diabetes-controlled", "I have type 2 diabetes, well controlled",
+         facts={"diabetes": True, "diabetes_controlled": True}),
+    case("diabetes-not-controlled", "my diabetes is not well controlled",
+         facts={"diabetes": True, "diabetes_controlled": False}),
+    case("diabetes-under-control", "I have diabetes but it's under control",
+         facts={"diabetes": True, "diabetes_controlled": True}),
+    # --- negation -----------------------------------------------------------------------
+    case("not-pregnant", "I'm not pregnant", facts={"pregnant": False}),
+    case("not-pregnant-curly-apostrophe", "I\u2019m not pregnant", facts={"pregnant": False}),
+    case("never-keloids", "I've never had keloids", facts={"keloid_history": False}),
+    case("no-keloids", "no keloids", facts={"keloid_history": False}),
+    case("keloids-colon-none", "Keloids: none", facts={"keloid_history": False}),
+    case("no-thinners-or-aspirin", "no blood thinners or aspirin",
+         facts={"anticoagulant": False}),
+    case("not-taking-any-thinners", "No, I'm not on any blood thinners",
+         facts={"anticoagulant": False}),
+    case("dont-take-aspirin", "I don't take aspirin", facts={"anticoagulant": False}),
+    case("not-pregnant-and-eczema", "I'm not pregnant, and I have eczema",
+         facts={"pregnant": False, "eczema": True}),
+    case("not-pregnant-but-breastfeeding", "I'm not pregnant but I'm breastfeeding",
+         facts={"pregnant": False, "breastfeeding": True}),
+    case("not-pregnant-or-breastfeeding", "I'm not pregnant or breastfeeding",
+         facts={"pregnant": False, "breastfeeding": False}),
+    case("no-list", "no eczema, psoriasis or rosacea",
+         facts={"eczema": False, "psoriasis": False, "rosacea": False}),
+    case("never-accutane", "I never took accutane",
+         facts={"isotretinoin_current": False, "isotretinoin_ever": False}),
+    case("dont-have-keloids-but-rosacea", "I don't have keloids, but I have rosacea",
+         facts={"keloid_history": False, "rosacea": True}),
+    case("no-but-warfarin", "no, but I take warfarin", facts={"anticoagulant": True}),
+    case("stopped-aspirin-but-warfarin", "I stopped taking aspirin but I'm on warfarin",
+         facts={"anticoagulant": True}),
+    # --- past and present ----------------------------------------------------------------
+    case("used-to-have-eczema", "I used to have eczema", facts={"eczema": False}),
+    case("eczema-since-kid", "I've had eczema since I was a kid", facts={"eczema": True}),
+    case("acne-as-teenager", "I had acne as a teenager", facts={"active_acne": False}),
+    case("pregnant-years-ago", "I was pregnant 2 years ago", facts={"pregnant": False}),
+    case("sunburn-3-days-ago", "I had a sunburn 3 days ago", facts={"sunburn": True}),
+    case("sunburn-2-weeks-ago", "I had a sunburn 2 weeks ago", facts={"sunburn": False}),
+    # --- time ----------------------------------------------------------------------------
+    case("accutane-two-years-ago", "I stopped Accutane two years ago",
+         facts={"isotretinoin_current": False, "isotretinoin_ever": True,
+                "isotretinoin_stopped_months_ago": 24.0}),
+    case("isotretinoin-3-months-ago", "finished isotretinoin 3 months ago",
+         facts={"isotretinoin_current": False, "isotretinoin_ever": True,
+                "isotretinoin_stopped_months_ago": 3.0}),
+    case("accutane-a-year-ago", "I stopped accutane a year ago",
+         facts={"isotretinoin_current": False, "isotretinoin_ever": True,
+                "isotretinoin_stopped_months_ago": 12.0}),
+    case("roaccutane-6-months-ago", "I came off roaccutane 6 months ago",
+         facts={"isotretinoin_current": False, "isotretinoin_ever": True,
+                "isotretinoin_stopped_months_ago": 6.0}),
+    case("accutane-last-month", "I stopped Accutane last month",
+         facts={"isotretinoin_current": False, "isotretinoin_ever": True,
+                "isotretinoin_stopped_months_ago": 1.0}),
+    case("botox-last-week", "I had botox last week", recent_procedures={"botox": 7}),
+    case("filler-10-days-ago", "I had filler 10 days ago", recent_procedures={"filler": 10.0}),
+    case("peel-yesterday", "I had a chemical peel yesterday", recent_procedures={"peel": 1}),
+    case("laser-3-weeks-ago", "I had laser 3 weeks ago", recent_procedures={"laser": 21.0}),
+    case("botox-and-filler", "I had Botox 3 days ago and filler last month",
+         recent_procedures={"botox": 3.0, "filler": 30.4}),
+    # --- numbers -------------------------------------------------------------------------
+    case("1.5mm", "my pen is 1.5mm", device={"type": "pen", "needle_mm": 1.5}),
+    case("0.5-mm", "I use a 0.5 mm roller", device={"type": "roller", "needle_mm": 0.5}),
+    case("0.25mm", "I have a 0.25mm derma roller", device={"type": "roller", "needle_mm": 0.25}),
+    case("half-a-millimetre", "half a millimetre", device={"needle_mm": 0.5}),
+    case("age-29", "I'm 29", age=29),
+    case("age-thirty-two", "I'm thirty two years old", age=32),
+    case("age-45-years-old", "I am 45 years old", age=45),
+    case("age-y/o", "28 y/o", age=28),
+    case("age-17", "I'm 17", age=17),
+    case("age-seventeen", "I'm seventeen", age=17),
+    # --- hypotheticals and questions state nothing ---------------------------------------
+    case("what-if-pregnant", "what if I'm pregnant?"),
+    case("can-i-on-accutane", "can I microneedle if I'm on accutane?"),
+    case("is-it-safe-eczema", "is it safe with eczema?"),
+    case("not-sure-if-pregnant", "I'm not sure if I'm pregnant"),
+    # --- goals, areas, devices, skin type --------------------------------------------------
+    case("whole-face", "I want to do my whole face", areas=WHOLE_FACE),
+    case("profile-sentence", "fine lines on my forehead, I'm 34",
+         concerns=["fine_lines_wrinkles"], areas=["forehead"], age=34),
+    case("profile-long", "I am 34 and I'd like to treat wrinkles on my neck with a derma roller",
+         concerns=["fine_lines_wrinkles"], areas=["neck"], device={"type": "roller"}, age=34),
+    case("acne-scars-cheeks", "I have acne scars on my cheeks",
+         concerns=["acne_scars"], areas=["cheeks"]),
+    case("stretch-marks-thighs", "I want to get rid of my stretch marks on my thighs",
+         concerns=["stretch_marks"], areas=["body"]),
+    case("neck-and-decollete", "I'm 62 and I want to do my neck and decollete",
+         areas=["neck", "decollete"], age=62),
+    case("olive-skin", "I have olive skin", skin_type=4),
+    case("very-fair", "I burn easily, very fair", skin_type=1),
+    # --- warning signs ---------------------------------------------------------------------
+    case("pus-and-fever", "I have pus and a fever", red_flags=["pus", "fever"]),
+    case("swelling-and-breathing", "My face is swollen and I can't breathe",
+         red_flags=["face_swelling", "breathing_difficulty"]),
+    case("oozing-pus", "It's oozing pus", red_flags=["pus"]),
+    # --- bugs (see the reasons) ------------------------------------------------------------
+    bug("hyphen-twenty-nine", "I'm twenty-nine",
+        "hyphenated number words: spaCy splits 'twenty-nine' into twenty / - / nine and "
+        "_number_at stops at the hyphen, giving age 20", age=29),
+    bug("hyphen-thirty-two", "thirty-two years old",
+        "hyphenated number words: 'thirty-two years old' gives age 2 (only 'two years old' "
+        "is read)", age=32),
+    bug("im-without-apostrophe", "im 29",
+        "spaCy tokenizes 'im' as 'i' + 'm', so the 'im' in AGE_BEFORE never matches", age=29),
+    bug("decimal-comma", "my roller is 0,5 mm",
+        "a decimal comma is parsed by _number_at but the unit lookup strips only '.' decimals "
+        "(tail ',5' is taken as the unit)", device={"type": "roller", "needle_mm": 0.5}),
+    bug("leading-point", "a .5mm roller",
+        "'.5' without a leading zero is not read as a number", device={"type": "roller",
+                                                                        "needle_mm": 0.5}),
+    bug("quarter-of-a-millimetre", "a quarter of a millimetre",
+        "'a quarter of a millimetre' reads as 1 mm ('a millimetre'), which is above the home "
+        "limit", device={"needle_mm": 0.25}),
+    bug("on-warfarin-stopped-aspirin", "I'm on warfarin but I stopped aspirin",
+        "two mentions of one fact: the later one (stopped aspirin -> False) overwrites 'on "
+        "warfarin' (True); a current 'yes' must win", facts={"anticoagulant": True}),
+    bug("not-pregnant-comma-on-accutane", "Not pregnant, on accutane",
+        "negation crosses the comma into the next item: 'on accutane' is read as not on "
+        "accutane", facts={"pregnant": False, "isotretinoin_current": True}),
+    bug("nope-only-warfarin", "nope, only warfarin",
+        "a leading 'no,'/'nope,' negates the item named after the comma, even with "
+        "'only'/'just'", facts={"anticoagulant": True}),
+    bug("no-just-diabetes", "no, just diabetes",
+        "a leading 'no,'/'nope,' negates the item named after the comma, even with "
+        "'only'/'just'", facts={"diabetes": True}),
+]
+
+
+@pytest.mark.parametrize("text, expected", CASES)
+def test_understanding(nlp, text, expected):
+    assert understand(nlp, text) == {**NOTHING, **expected}
+
+
+# ------------------------------------------------------------------ entity-level details
+
+def test_hypothetical_is_marked_not_dropped(nlp):
+    (e,) = entities(nlp, "what if I'm pregnant?")
+    assert e["entity"] == "fact" and e["value"] == "pregnant" and e["hypothetical"] is True
+
+
+def test_duration_is_linked_to_the_mention(nlp):
+    found = entities(nlp, "I stopped Accutane two years ago")
+    fact = next(e for e in found if e["entity"] == "fact")
+    assert fact["past"] is True and fact["ago_days"] == pytest.approx(730.5)
+    assert any(e["entity"] == "duration" for e in found)
+
+
+def test_entity_offsets_point_into_the_text(nlp):
+    text = "i'm 29, on accutane, fine lines on my forehead"
+    for e in entities(nlp, text):
+        assert text[e["start"]:e["end"]] == e["text"]
+
+
+def test_not_on_accutane_leaves_past_use_unknown(nlp):
+    assert understand(nlp, "I'm not on accutane")["facts"] == {"isotretinoin_current": False}
+
+
+def test_questions_state_nothing_but_warning_signs(nlp):
+    assert understand(nlp, "can I do my nose while pregnant?", intent="faq_depth") == NOTHING
+    assert understand(nlp, "is pus normal after needling?", intent="faq_redness") == {
+        **NOTHING, "red_flags": ["pus"]}
+
+
+# --------------------------------------------------------------------------- odd input
+
+ODD = [
+    pytest.param("", id="empty"),
+    pytest.param("   \n\t  ", id="whitespace"),
+    pytest.param("a" * 10_000, id="10000-chars-one-word"),
+    pytest.param(("blah " * 2000)[:10_000], id="10000-chars-words"),
+    pytest.param(("1 2 3 4 5 " * 1000)[:10_000], id="10000-chars-numbers"),
+    pytest.param("👍🏽🤷\u200d♀️💉✨", id="emoji"),
+    pytest.param("naïve café résumé 北京 مرحبا \u202eevil\u202c \u200b\ufeff", id="odd-unicode"),
+    pytest.param("\x00\x01\x7f", id="control-chars"),
+    pytest.param("<script>alert(1)</script>", id="script-tag"),
+    pytest.param("Robert'); DROP TABLE intakes;--", id="sql-injection"),
+    pytest.param("1; SELECT * FROM users WHERE 1=1 OR ''=''", id="sql-select"),
+    pytest.param("{{7*7}} ${jndi:ldap://x} %s%n", id="template-injection"),
+    pytest.param("/inform{\"fact\":\"pregnant\"", id="broken-payload-text"),
+]
+
+
+@pytest.mark.parametrize("text", ODD)
+def test_odd_input_understands_nothing(nlp, text):
+    assert understand(nlp, text) == NOTHING
+
+
+def test_emoji_around_words_does_not_hide_them(nlp):
+    assert understand(nlp, "I'm pregnant 🤰")["facts"] == {"pregnant": True}
+    assert understand(nlp, "I have pus 😷 on my cheek")["red_flags"] == ["pus"]
+
+
+def test_long_message_with_sentences(nlp):
+    text = ("Not pregnant. Acne on my cheeks 2 weeks ago. " * 250)[:10_000]
+    out = understand(nlp, text)
+    assert out["facts"] == {"pregnant": False, "active_acne": False}
+    assert out["areas"] == ["cheeks"]
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _TooSlow()
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs SIGALRM")
+def test_long_run_on_message_is_fast(nlp):
+    text = ("i have acne on my cheeks and my forehead and i would like to fix my skin and "
+            * 130)[:10_000]
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)
+    try:
+        out = understand(nlp, text)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert out["areas"] == ["cheeks", "forehead"]
