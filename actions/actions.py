@@ -147,6 +147,12 @@ class TriageAnswer(Action):
         if slots.get("consent") is False and not slots.get("red_flags"):
             dispatcher.utter_message(**render.consent_refused())
             return [SlotSet(k, v) for k, v in cleared_health_slots(slots).items()]
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == "report_symptom" and not slots.get("red_flags"):
+            # A problem after a treatment, but no warning sign named: say what is normal and
+            # what is not, rather than a verdict on home use.
+            dispatcher.utter_message(**render.faq_message("redness"))
+            return []
         assessment = assessment_for(slots)
         _say(dispatcher, render.answer_messages(assessment, slots.get("mode") or "shop"))
         intake = intake_from_slots(slots)

@@ -10,8 +10,9 @@ if [ ! -f models/spacy_pipeline/meta.json ] || [ actions/triage/knowledge_base.y
    || [ actions/nlu/spacy_pipeline.py -nt models/spacy_pipeline/meta.json ]; then
   $PY -m actions.nlu build
 fi
-# 2. domain.yml, generated from domain_base.yml and the knowledge base.
+# 2. domain.yml and the NLU lookup tables, generated from the knowledge base.
 $PY -m actions.dialogue.domain --check 2>/dev/null || $PY -m actions.dialogue.domain
+$PY -m actions.nlu.lookups --check 2>/dev/null || $PY -m actions.nlu.lookups
 # 3. The Rasa model, when its inputs changed.
 fingerprint=$(cat config.yml domain.yml $(find data -type f -name '*.yml' | sort) | sha256sum | cut -c1-16)
 stamp=models/.fingerprint
