@@ -72,11 +72,18 @@ def _duration(seconds: Any) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
+def _when(iso: Any) -> str:
+    """'2026-11-21T15:09:13Z' -> '2026-11-21 15:09:13 UTC' (what staff read)."""
+    text = str(iso or "")
+    return text.replace("T", " ").replace("Z", " UTC") if text else "—"
+
+
 def _templates() -> Environment:
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True)
     kb = default_kb()
     env.filters["duration"] = _duration
+    env.filters["when"] = _when
     env.filters["level"] = lambda d: (d or "unknown").replace("_", " ")
     env.globals["headline"] = lambda d: kb.raw["dispositions"].get(d, {}).get("headline", "")
     return env
@@ -89,6 +96,7 @@ def _text_of(body: Any) -> str:
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise Problem(400, "text is required and must not be empty")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # forms send CRLF
     if len(text) > MAX_TEXT:
         raise Problem(400, f"text is too long: {len(text):,} characters, at most {MAX_TEXT:,}")
     if "\x00" in text:
@@ -345,6 +353,10 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     @app.get("/health")
     async def health(request: Request):
         return response.json({"status": "ok"})
+
+    @app.get("/favicon.ico")
+    async def favicon(request: Request):
+        return response.empty(status=204)
 
     def safe_next(target: Optional[str], user: Any = None) -> str:
         if target and target.startswith("/") and not target.startswith("//") \

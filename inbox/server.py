@@ -21,6 +21,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_in_thread(app: Sanic, port: Optional[int] = None,
                     timeout: float = 20.0) -> Iterator[str]:
+    # Sanic 21.12 rewrites some of its own methods when an app starts ("TouchUp"); starting
+    # a second app in the same process needs test mode, which keeps the originals to rewrite.
+    Sanic.test_mode = True
     port = port or free_port()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -42,10 +45,26 @@ def serve_in_thread(app: Sanic, port: Optional[int] = None,
             return
         ready.set()
         loop.run_forever()
+        # the same shutdown as Sanic's own runner: stop listening, let idle keep-alive
+        # connections go, give busy ones a moment, then abort what is left
         loop.run_until_complete(server.before_stop())
-        server.close()
+        server.server.close()
         loop.run_until_complete(server.wait_closed())
+        for conn in list(server.connections):
+            conn.close_if_idle()
+        waited = 0.0
+        while server.connections and waited < 2.0:
+            loop.run_until_complete(asyncio.sleep(0.05))
+            waited += 0.05
+        for conn in list(server.connections):
+            conn.abort()
+        loop.run_until_complete(asyncio.sleep(0))
         loop.run_until_complete(server.after_stop())
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     thread = threading.Thread(target=run, name=f"inbox-{port}", daemon=True)

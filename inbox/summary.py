@@ -86,7 +86,8 @@ def facts(intake: Optional[Mapping[str, Any]],
     """Facts present / absent / unknown, pertinent ones first in each list:
     present: the facts a fired rule rests on (pertinent positives);
     absent: the critical facts answered "no" (pertinent negatives: contraindications ruled out);
-    unknown: the critical facts still missing, then the other questions not yet answered."""
+    unknown: the critical facts still missing, then the other questions not yet answered.
+    Reported warning signs (red flags) head the present list."""
     kb = default_kb()
     intake = intake or {}
     values = intake.get("facts") or {}
@@ -113,7 +114,11 @@ def facts(intake: Optional[Mapping[str, Any]],
     absent = [f for f in kb.facts if values.get(f) is False]
     absent.sort(key=lambda f: (f not in critical, critical.index(f) if f in critical else 0))
     unknown = [f for f in missing + to_ask if f in kb.facts and values.get(f) is None]
-    return {"present": [row(f, f in behind_reasons) for f in present],
+    # warning signs reported after a treatment are the most pertinent positives of all
+    flags = [{"id": f"red_flag:{r}", "label": "warning sign: "
+              + kb.red_flags.get(r, {}).get("label", r), "value": True, "pertinent": True}
+             for r in intake.get("red_flags") or []]
+    return {"present": flags + [row(f, f in behind_reasons) for f in present],
             "absent": [row(f, f in critical) for f in absent],
             "unknown": [row(f, f in missing) for f in unknown]}
 

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Sets everything up, then runs the assistant: the action server and the Rasa server (REST and
-# socket.io channels, HTTP API protected by a token). Ctrl-C stops both.
+# Sets everything up, then runs the assistant: database migrations, the action server, the Rasa
+# server (REST and socket.io channels, HTTP API protected by a token) and the agents' inbox.
+# Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/train.sh
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
-: "${RASA_HOST:=127.0.0.1}" "${RASA_PORT:=5005}"
+: "${RASA_HOST:=127.0.0.1}" "${RASA_PORT:=5005}" "${INBOX_PORT:=5056}"
 ACTION_PORT=5055  # endpoints.yml names it
 : "${RASA_TOKEN:=local-dev-token}"   # local default; set RASA_TOKEN in .env for anything else
-
+export RASA_TOKEN INBOX_PORT RASA_URL="${RASA_URL:-http://${RASA_HOST}:${RASA_PORT}}"
+.venv/bin/python -m actions.storage migrate
 
 pids=()
 stop() { trap - INT TERM EXIT; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -21,11 +23,14 @@ pids+=($!)
 .venv/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" --cors "*" -i "$RASA_HOST" -p "$RASA_PORT" \
   --credentials credentials.yml --endpoints endpoints.yml --model models &
 pids+=($!)
+.venv/bin/python -m inbox &
+pids+=($!)
 
 echo "Waiting for the servers..."
 for _ in $(seq 1 120); do
   if curl -fs "http://127.0.0.1:${ACTION_PORT}/health" >/dev/null 2>&1 \
-     && curl -fs "http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}" >/dev/null 2>&1; then
+     && curl -fs "http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}" >/dev/null 2>&1 \
+     && curl -fs "http://127.0.0.1:${INBOX_PORT}/health" >/dev/null 2>&1; then
     cat <<MSG
 
 The assistant is running.
@@ -33,6 +38,7 @@ The assistant is running.
   socket.io: http://${RASA_HOST}:${RASA_PORT}/socket.io
   HTTP API:  http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}
   Actions:   http://127.0.0.1:${ACTION_PORT}/health
+  Inbox:     http://127.0.0.1:${INBOX_PORT}/  (support agents and clinics; first login: admin / admin)
   Shell:     .venv/bin/rasa shell (in another terminal)
 Press Ctrl-C to stop.
 MSG

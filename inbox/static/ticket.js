@@ -34,7 +34,7 @@
       meta.appendChild(document.createTextNode(" "));
       var time = document.createElement("time");
       time.setAttribute("datetime", line.at);
-      time.textContent = line.at;
+      time.textContent = String(line.at).replace("T", " ").replace("Z", " UTC");
       meta.appendChild(time);
     }
     var text = document.createElement("p");
