@@ -30,7 +30,7 @@ from actions.triage.engine import default_kb
 
 from . import summary as S
 from .auth import COOKIE, SESSION_SECONDS, LoginThrottle, Sessions
-from .rasa import RasaClient, RasaError
+from .rasa import RasaClient, RasaError, resume_events
 
 HERE = Path(__file__).resolve().parent
 MAX_TEXT = 4000
@@ -307,9 +307,8 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
         if t.status == "resolved":
             raise Problem(409, "this case is already closed")
         try:
-            await rasa.append(t.conversation_id, [
-                {"event": "resume"},
-                {"event": "bot", "text": resumed_text(), "metadata": {"handback": user.username}}])
+            await rasa.append(t.conversation_id, resume_events(
+                {"event": "bot", "text": resumed_text(), "metadata": {"handback": user.username}}))
         except RasaError as exc:
             return 502, {"error": f"not handed back, the case stays open: {exc}",
                          "handed_back": False, "ticket": S.ticket_row(t)}
@@ -327,7 +326,7 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
         audit(user, "resolved", "ticket", ticket_id)
         row = S.ticket_row(store.ticket(ticket_id))
         try:
-            await rasa.append(t.conversation_id, [{"event": "resume"}])
+            await rasa.append(t.conversation_id, resume_events())
         except RasaError as exc:
             return 200, {"resolved": True, "assistant_resumed": False, "ticket": row,
                          "warning": f"resolved, but the assistant was not resumed: {exc}"}

@@ -55,3 +55,10 @@ class RasaClient:
         """Appends events; bot messages among them are sent to the person's latest channel."""
         return await self._call("POST", self._address(
             cid, "tracker/events", output_channel="latest", execute_side_effects="true"), events)
+
+
+def resume_events(*said: dict) -> list:
+    """Events that give the chat back to the assistant: resume, anything said on handing back,
+    then `action_listen`, so that the person's next message is handled like any other (a
+    paused assistant logged no action_listen after the handoff)."""
+    return [{"event": "resume"}, *said, {"event": "action", "name": "action_listen"}]

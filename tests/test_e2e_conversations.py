@@ -10,7 +10,6 @@ break these tests, but a wrong answer does.
 
 Every conversation has its own sender id; the servers are shared by the whole session.
 """
-import json
 import re
 import urllib.error
 import urllib.request
@@ -36,7 +35,6 @@ CRITICAL_FACTS = [i["id"] for i in KB["ask_order"] if i["critical"] and i["id"] 
 HOME_CLOSE_PREFIX = KB["modes"]["shop"]["home_close"].split("{mm}")[0]  # "For home use choose a "
 PROFESSIONAL_CLOSE = KB["modes"]["shop"]["professional_close"]
 CLINIC_CLOSE = KB["modes"]["clinic"]["close"]
-
 
 
 class Conversation:
@@ -214,7 +212,8 @@ def test_accutane_in_the_first_message_ends_the_intake_right_after_consent(assis
     ("skin_now", "I got sunburnt on my forehead yesterday", "sunburn"),
     ("skin_now", "there's a skin infection on my forehead at the moment", "active_infection"),
 ], ids=["pregnant", "nursing", "sunburn", "infection"])
-def test_absolute_contraindication_stated_mid_intake_gives_do_not_treat(assistant, at_question, statement, fact):
+def test_absolute_contraindication_stated_mid_intake_gives_do_not_treat(assistant, at_question,
+                                                                          statement, fact):
     c = Conversation(assistant, f"dnt-{fact}")
     c.say("hi")
     c.say("yes")
@@ -225,10 +224,12 @@ def test_absolute_contraindication_stated_mid_intake_gives_do_not_treat(assistan
     answer = c.say(statement)
 
     assert answer_headline(answer) == HEADLINE["do_not_treat"], c.transcript()
-    assert not asked_health_question(answer), "the intake went on after a do-not-treat fact\n" + c.transcript()
+    assert not asked_health_question(answer), \
+        "the intake went on after a do-not-treat fact\n" + c.transcript()
     slots = c.slots()
     assert slots[fact] is True, c.transcript()
     assert slots["disposition"] == "do_not_treat"
+    assert (slots["age"], slots["areas"]) == (34, ["forehead"]), c.transcript()  # profile kept
     rule = RULES[fact]
     text = joined(answer)
     assert rule["message"] in text and rule["until"] in text, c.transcript()
@@ -337,7 +338,7 @@ def test_correction_after_the_answer_reassesses(assistant):
     c.say("none of these")
     c.say("none of these")
     c.say("none of these")
-    answer = c.say("fair skin")
+    answer = c.say("I have fair skin")
     assert answer_headline(answer) == HEADLINE["home_suitable"], c.transcript()
     slots = c.slots()
     assert slots["disposition"] == "home_suitable"
@@ -381,13 +382,14 @@ def test_dont_know_to_the_health_checklist_is_unknown_never_no(assistant):
     slots = c.slots()
     assert slots["q_health"] == "unknown", c.transcript()
     for fact in HEALTH_CHECKLIST_FACTS:
-        assert slots[fact] is None, f"{fact} recorded as {slots[fact]!r} after 'I don't know'\n{c.transcript()}"
+        assert slots[fact] is None, \
+            f"{fact} recorded as {slots[fact]!r} after 'I don't know'\n{c.transcript()}"
     assert asks(reply, "skin_now"), c.transcript()  # moves on, does not insist
 
     c.say("no, none of those")
     c.say("no, none of those")
     c.say("no, none of those")
-    answer = c.say("fair skin")
+    answer = c.say("pale skin, I usually burn")
     slots = c.slots()
     assert slots["disposition"] == "professional_consult", c.transcript()
     assert answer_headline(answer) == HEADLINE["professional_consult"]
@@ -434,7 +436,7 @@ def test_clinic_mode_from_metadata_says_the_clinic_will_review_and_sells_nothing
     c.say("none of these")
     c.say("none of these")
     c.say("none of these")
-    answer = c.say("fair skin")
+    answer = c.say("fair skin, I usually burn")
 
     slots = c.slots()
     assert slots["mode"] == "clinic", c.transcript()
@@ -487,6 +489,61 @@ def test_faq_mid_form_is_answered_then_the_question_comes_back(assistant):
 
 # --- 12. bad input loses nothing ------------------------------------------------------
 
+LONG_MESSAGE = ("so I have been reading forums for weeks and honestly I am a bit lost, every video "
+                "says something different and ") * 50
+LONG_MESSAGE = LONG_MESSAGE[:5000]
+HANDOFF_ON_FIRST_MISS = pytest.mark.xfail(strict=True, reason=(
+    "action_default_fallback (GiveUp) is also RulePolicy's core fallback, and since bb8c787 it "
+    "always hands off: ONE message the form cannot use (here a 5,000-character ramble; also "
+    "'hello?' or repeating 'I'm 34' mid-form) gets 'Sorry, I still didn't understand' + 'I've "
+    "passed your conversation to our team ... Until then I'll stay quiet', and the next answer "
+    "gets no reply (the handoff reason itself says 'two messages in a row not understood')"))
+BAD_INPUTS = [
+    pytest.param("", id="empty"),
+    pytest.param(LONG_MESSAGE, id="5000-chars", marks=HANDOFF_ON_FIRST_MISS),
+    pytest.param("😀🤷\u200d♀️ ñ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202e\u0000 ✨", id="emoji-unicode"),
+    pytest.param("<script>alert(1)</script>", id="script-tag"),
+]
+
+
+def _at_the_health_checklist(assistant, tag: str):
+    c = Conversation(assistant, tag)
+    c.say("hi")
+    c.say("yes")
+    assert asks(c.say("I'm 34 and I'd like to smooth the fine lines on my forehead"), "health")
+    return c
+
+
+KEPT = {"consent": True, "age": 34, "areas": ["forehead"], "concerns": ["fine_lines_wrinkles"]}
+
+
+@pytest.mark.parametrize("bad", [p.values[0] for p in BAD_INPUTS],
+                         ids=[p.id for p in BAD_INPUTS])
+def test_bad_input_sets_nothing_and_keeps_earlier_answers(assistant, bad):
+    c = _at_the_health_checklist(assistant, "badinput-slots")
+    reply = c.say(bad)  # a reply (a list), not a server error
+    assert "<script>" not in joined(reply), "the markup was echoed back\n" + c.transcript()
+    slots = c.slots()
+    for k, v in KEPT.items():
+        assert slots[k] == v, f"{k} lost after {bad[:30]!r}\n{c.transcript()}"
+    for key in FACTS + ["skin_type", "disposition", "assessment", "red_flags"]:
+        assert not slots[key] and slots[key] is not False, \
+            f"{key}={slots[key]!r} after {bad[:30]!r}\n{c.transcript()}"
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS)
+def test_the_intake_carries_on_after_one_bad_message(assistant, bad):
+    c = _at_the_health_checklist(assistant, "badinput-continue")
+    c.say(bad)
+    assert asks(c.say("none of these"), "skin_now"), \
+        f"the next answer was lost after {bad[:30]!r}\n{c.transcript()}"
+    slots = c.slots()
+    for k, v in KEPT.items():
+        assert slots[k] == v, c.transcript()
+    for fact in HEALTH_CHECKLIST_FACTS:
+        assert slots[fact] is False, f"{fact}={slots[fact]!r}\n{c.transcript()}"
+
+
 def _post_raw(url: str, body: bytes):
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
@@ -496,49 +553,28 @@ def _post_raw(url: str, body: bytes):
         return e.code, e.read()
 
 
-def test_bad_input_loses_nothing(assistant):
-    """One bad message at a time, each followed by the answer to the pending question: nothing
-    said before is lost, the bad message sets nothing, and the intake ends normally."""
-    c = Conversation(assistant, "badinput")
-    c.say("hi")
-    c.say("yes")
-    assert asks(c.say("I'm 34 and I'd like to smooth the fine lines on my forehead"), "health")
-    kept = {k: c.slots()[k] for k in ("consent", "age", "areas", "concerns")}
-    assert kept == {"consent": True, "age": 34, "areas": ["forehead"],
-                    "concerns": ["fine_lines_wrinkles"]}, c.transcript()
+def test_malformed_json_to_the_webhook_is_a_client_error_and_changes_nothing(assistant):
+    c = _at_the_health_checklist(assistant, "badjson")
     url = f"{assistant.url}/webhooks/rest/webhook"
-    long_text = ("so I have been reading forums for weeks and honestly I am a bit lost, "
-                 "every video says something different and ")
-    long_text = (long_text * (5000 // len(long_text) + 1))[:5000]
-    steps = [  # (bad input, a valid answer to the pending question, the question it leads to)
-        ("", "none of these", "skin_now"),
-        (long_text, "no, none of those", "history"),
-        ("😀🤷\u200d♀️ ñ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202e\u0000 ✨", "nope, nothing like that", "products_procedures"),
-        ("<script>alert(1)</script>", "no, nothing", "skin_type"),
-    ]
-    for bad, answer, next_qid in steps:
-        before = c.slots()
-        reply = c.say(bad)  # any reply, but a reply (a list), not a server error
-        assert "<script>" not in joined(reply), "the markup was echoed back\n" + c.transcript()
-        after = c.slots()
-        for key in list(kept) + FACTS + ["skin_type", "disposition"]:
-            assert after[key] == before[key], f"{key} changed after {bad[:30]!r}\n{c.transcript()}"
-        assert asks(c.say(answer), next_qid), f"lost the thread after {bad[:30]!r}\n{c.transcript()}"
-
-    # Malformed bodies posted straight to the webhook: a client error, and the server carries on.
-    status, body = _post_raw(url, b'{"sender": "' + c.sender.encode() + b'", "message": ')
-    assert 400 <= status < 500, (status, body[:300])
-    status, body = _post_raw(url, b"not json at all")
-    assert 400 <= status < 500, (status, body[:300])
-
+    for body in (b'{"sender": "' + c.sender.encode() + b'", "message": ', b"not json at all",
+                 b'{"sender": "' + c.sender.encode() + b'", "message": "none of these"'):
+        status, answer = _post_raw(url, body)
+        assert 400 <= status < 500, (body, status, answer[:300])
+    slots = c.slots()
+    for k, v in KEPT.items():
+        assert slots[k] == v, c.transcript()
+    assert slots["pregnant"] is None, "a malformed body was read as an answer"
+    # The server still answers, and this conversation goes on where it was.
+    assert asks(c.say("none of these"), "skin_now"), c.transcript()
+    c.say("no, none of those")
+    c.say("no, none of those")
+    c.say("no, nothing")
     answer = c.say("fair skin, I usually burn")
     assert answer_headline(answer) == HEADLINE["home_suitable"], c.transcript()
     slots = c.slots()
     assert slots["disposition"] == "home_suitable"
-    for k, v in kept.items():
+    for k, v in KEPT.items():
         assert slots[k] == v, c.transcript()
-    for fact in CRITICAL_FACTS:
-        assert slots[fact] is False, f"{fact}={slots[fact]!r}\n{c.transcript()}"
 
 
 # --- button payloads (the one conversation that uses them) ------------------------------
@@ -605,3 +641,44 @@ def test_clinic_mode_adds_no_appointment_talk_to_an_emergency(assistant):
     assert answer[0]["text"] == HEADLINE["emergency"], c.transcript()
     assert c.slots()["disposition"] == "emergency"
     assert CLINIC_CLOSE not in joined(answer), c.transcript()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "one message the form cannot use goes to the core fallback, whose action (GiveUp) hands the "
+    "conversation to a person and pauses the assistant: a visitor who says 'hello?' or repeats "
+    "'I'm 34' at the health checklist is told 'Sorry, I still didn't understand' and 'A person "
+    "will reply here, usually within 1 working day ... I'll stay quiet'; the next answer ('none "
+    "of these') gets no reply at all"))
+@pytest.mark.parametrize("aside", ["hello?", "I'm 34"], ids=["hello", "repeated-age"])
+def test_a_harmless_aside_mid_form_does_not_stop_the_assistant(assistant, aside):
+    c = _at_the_health_checklist(assistant, "aside")
+    reply = c.say(aside)
+    assert "Until then I'll stay quiet" not in joined(reply), c.transcript()
+    assert asks(c.say("none of these"), "skin_now"), c.transcript()
+
+
+@pytest.mark.parametrize("answer, skin_type", [
+    pytest.param("I have fair skin", 2, id="I-have-fair-skin"),
+    pytest.param("pale skin, I usually burn", 2, id="pale-skin"),
+    pytest.param("light brown skin", 3, id="light-brown"),
+    pytest.param("I always burn, never tan", 1, id="always-burn"),
+    pytest.param("fair skin", 2, id="fair-skin", marks=pytest.mark.xfail(strict=True, reason=(
+        "NLU (model of e9bce89): 'fair skin' is classified faq_aftercare (0.44), so the answer "
+        "to 'Which best describes your skin in the sun?' is the aftercare FAQ and the same "
+        "question again; skin_type stays unset"))),
+    pytest.param("I'm fair", 2, id="Im-fair", marks=pytest.mark.xfail(strict=True, reason=(
+        "NLU (model of e9bce89): \"I'm fair\" is classified dont_know (0.99) and no skin-type "
+        "entity is found, so the skin type is recorded as unknown and the person reads 'We "
+        "don't know yet about your skin type' (home_with_precautions at 0.25 mm)"))),
+])
+def test_short_answers_to_the_skin_type_question(assistant, answer, skin_type):
+    c = _at_the_health_checklist(assistant, "skintype")
+    c.say("none of these")
+    c.say("none of these")
+    c.say("none of these")
+    assert asks(c.say("none of these"), "skin_type"), c.transcript()
+    reply = c.say(answer)
+    slots = c.slots()
+    assert slots["skin_type"] == skin_type, c.transcript()
+    assert slots["disposition"] == "home_suitable", c.transcript()
+    assert answer_headline(reply) == HEADLINE["home_suitable"], c.transcript()

@@ -57,6 +57,7 @@ class Assistant:
     actions: subprocess.Popen
     startup_seconds: float
     database_url: str
+    workdir: Path
 
     def say(self, sender: str, message: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
         payload: Dict[str, Any] = {"sender": sender, "message": message}
@@ -116,7 +117,7 @@ def running_assistant(model: Optional[Path] = None, timeout: float = 180.0,
         _wait(f"http://127.0.0.1:{action_port}/health", actions, deadline, alog)
         _wait(f"http://127.0.0.1:{rasa_port}/status?token={TOKEN}", rasa, deadline, rlog)
         yield Assistant(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}",
-                        rasa, actions, time.time() - start, database_url)
+                        rasa, actions, time.time() - start, database_url, work)
     finally:
         for p in (rasa, actions):
             with contextlib.suppress(ProcessLookupError):
