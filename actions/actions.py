@@ -219,8 +219,48 @@ class GiveUp(Action):
         return "action_default_fallback"
 
     async def run(self, dispatcher, tracker: Tracker, domain):
-        dispatcher.utter_message(text=KB.raw["fallback"]["give_up"])
-        return [UserUtteranceReverted()] + _hand_off(dispatcher, tracker, "not_understood")
+        if tracker.active_loop_name == "action_two_stage_fallback" or _failed_in_a_row(tracker) >= 2:
+            # two messages in a row not understood: a person takes over
+            dispatcher.utter_message(text=KB.raw["fallback"]["give_up"])
+            return [UserUtteranceReverted()] + _hand_off(dispatcher, tracker, "not_understood")
+        dispatcher.utter_message(text=KB.raw["fallback"]["not_understood"])
+        requested = tracker.get_slot("requested_slot")
+        if tracker.active_loop_name == FORM and requested and requested.startswith("q_"):
+            slots = _slots(tracker)
+            dispatcher.utter_message(**render.question_message(requested[2:], assessment_for(slots)))
+        elif tracker.active_loop_name == FORM and requested == "consent":
+            _say(dispatcher, render.consent_messages()[1:])
+        return [UserUtteranceReverted()]
+
+
+def _failed_in_a_row(tracker: Tracker) -> int:
+    n = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+                break
+            n += 1
+    return n
+
+
+class AskAffirmation(Action):
+    """Two-stage fallback, first stage: "Did you mean ...?" in plain words (never an intent
+    name), with Yes / No buttons."""
+
+    def name(self) -> Text:
+        return "action_default_ask_affirmation"
+
+    async def run(self, dispatcher, tracker: Tracker, domain):
+        ranking = tracker.latest_message.get("intent_ranking") or []
+        labels = KB.raw["fallback"]["intent_labels"]
+        guess = next((r.get("name") for r in ranking if r.get("name") in labels), None)
+        if guess is None:
+            dispatcher.utter_message(text=KB.raw["fallback"]["rephrase"])
+            return []
+        dispatcher.utter_message(
+            text=KB.raw["fallback"]["did_you_mean"].format(label=labels[guess]),
+            buttons=[{"title": "Yes", "payload": f"/{guess}"}, {"title": "No", "payload": "/deny"}])
+        return []
 
 
 def _hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str,

@@ -575,10 +575,39 @@ def test_rephrase(dispatcher, make_tracker, domain):
     assert texts(dispatcher) == ["Sorry, I didn't quite get that. Could you say it another way?"]
 
 
-def test_give_up(dispatcher, make_tracker, domain):
+def test_one_message_not_understood_repeats_the_question(dispatcher, make_tracker, domain):
     action = A.GiveUp()
     assert action.name() == "action_default_fallback"
-    events = run(action, dispatcher, make_tracker(text="asdf"), domain)
+    slots = {"consent": True, "concerns": ["texture"], "areas": ["cheeks"], "age": 30,
+             "requested_slot": "q_health"}
+    events = run(action, dispatcher, make_tracker(slots=slots, text="asdf", intent="nlu_fallback",
+                                                  active_loop="intake_form"), domain)
+    said = texts(dispatcher)
+    assert said[0] == KB.raw["fallback"]["not_understood"]
+    assert "buttons" in said[0] and "aftercare" in said[0]
+    assert said[1] == KB.raw["questions"][1]["text"]  # the health checklist again
+    assert [e["event"] for e in events] == ["rewind"]  # no handoff, no pause
+
+
+def test_two_messages_not_understood_go_to_a_person(dispatcher, make_tracker, domain,
+                                                    monkeypatch):
+    opened = []
+    monkeypatch.setattr(A, "_hand_off", lambda d, t, reason, a=None: opened.append(reason) or
+                        [{"event": "pause"}])
+    fails = [{"event": "user", "text": t, "parse_data": {"intent": {"name": "nlu_fallback"}}}
+             for t in ("asdf", "qwer")]
+    action = A.GiveUp()
+    events = run(action, dispatcher, make_tracker(text="qwer", intent="nlu_fallback",
+                                                  events=fails), domain)
     assert texts(dispatcher)[0] == KB.raw["fallback"]["give_up"]
-    assert "buttons" in texts(dispatcher)[0] and "aftercare" in texts(dispatcher)[0]
-    assert events[0]["event"] == "rewind"  # back to what was being asked
+    assert opened == ["not_understood"] and events[-1]["event"] == "pause"
+
+
+def test_did_you_mean_uses_plain_words(dispatcher, make_tracker, domain):
+    tracker = make_tracker(text="cleaning?", intent="nlu_fallback")
+    tracker.latest_message["intent_ranking"] = [{"name": "nlu_fallback"},
+                                                {"name": "faq_cleaning", "confidence": 0.3}]
+    run(A.AskAffirmation(), dispatcher, tracker, domain)
+    [m] = dispatcher.messages
+    assert m["text"] == "Sorry, I'm not sure I understood. Did you mean to ask how to clean your device?"
+    assert [b["payload"] for b in m["buttons"]] == ["/faq_cleaning", "/deny"]

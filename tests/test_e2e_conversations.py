@@ -492,15 +492,9 @@ def test_faq_mid_form_is_answered_then_the_question_comes_back(assistant):
 LONG_MESSAGE = ("so I have been reading forums for weeks and honestly I am a bit lost, every video "
                 "says something different and ") * 50
 LONG_MESSAGE = LONG_MESSAGE[:5000]
-HANDOFF_ON_FIRST_MISS = pytest.mark.xfail(strict=True, reason=(
-    "action_default_fallback (GiveUp) is also RulePolicy's core fallback, and since bb8c787 it "
-    "always hands off: ONE message the form cannot use (here a 5,000-character ramble; also "
-    "'hello?' or repeating 'I'm 34' mid-form) gets 'Sorry, I still didn't understand' + 'I've "
-    "passed your conversation to our team ... Until then I'll stay quiet', and the next answer "
-    "gets no reply (the handoff reason itself says 'two messages in a row not understood')"))
 BAD_INPUTS = [
     pytest.param("", id="empty"),
-    pytest.param(LONG_MESSAGE, id="5000-chars", marks=HANDOFF_ON_FIRST_MISS),
+    pytest.param(LONG_MESSAGE, id="5000-chars"),
     pytest.param("😀🤷\u200d♀️ ñ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202e\u0000 ✨", id="emoji-unicode"),
     pytest.param("<script>alert(1)</script>", id="script-tag"),
 ]
@@ -612,10 +606,6 @@ INTENT_NAMES = re.compile(r"'(nlu_fallback|greet|deny|affirm|inform|dont_know|as
                           r"|faq_\w+|report_symptom|start|thank|goodbye|bot_challenge|request_human)'")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Rasa's built-in action_default_ask_affirmation is not overridden: a message the NLU "
-    "cannot classify (empty, emoji) gets \"Did you mean 'nlu_fallback'?\" or \"Did you mean "
-    "'greet'?\" with Yes/No buttons whose payloads are '/<intent>' and '/out_of_scope'"))
 def test_a_message_the_assistant_does_not_understand_gets_a_plain_language_reply(assistant):
     c = Conversation(assistant, "fallback-wording")
     c.say("hi")
@@ -628,11 +618,6 @@ def test_a_message_the_assistant_does_not_understand_gets_a_plain_language_reply
             assert not m.startswith("Did you mean"), f"{m!r}\n{c.transcript()}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "render._close returns the clinic close before it checks for emergency/urgent_care, so in "
-    "clinic mode 'Call emergency services now.' is followed by 'The clinic will review your "
-    "answers before your appointment; you don't need to buy anything or prepare.' (shop mode "
-    "adds nothing after a red-flag answer)"))
 def test_clinic_mode_adds_no_appointment_talk_to_an_emergency(assistant):
     c = Conversation(assistant, "clinic-emergency")
     c.say("hi", metadata={"mode": "clinic"})
@@ -643,12 +628,6 @@ def test_clinic_mode_adds_no_appointment_talk_to_an_emergency(assistant):
     assert CLINIC_CLOSE not in joined(answer), c.transcript()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "one message the form cannot use goes to the core fallback, whose action (GiveUp) hands the "
-    "conversation to a person and pauses the assistant: a visitor who says 'hello?' or repeats "
-    "'I'm 34' at the health checklist is told 'Sorry, I still didn't understand' and 'A person "
-    "will reply here, usually within 1 working day ... I'll stay quiet'; the next answer ('none "
-    "of these') gets no reply at all"))
 @pytest.mark.parametrize("aside", ["hello?", "I'm 34"], ids=["hello", "repeated-age"])
 def test_a_harmless_aside_mid_form_does_not_stop_the_assistant(assistant, aside):
     c = _at_the_health_checklist(assistant, "aside")
@@ -662,14 +641,8 @@ def test_a_harmless_aside_mid_form_does_not_stop_the_assistant(assistant, aside)
     pytest.param("pale skin, I usually burn", 2, id="pale-skin"),
     pytest.param("light brown skin", 3, id="light-brown"),
     pytest.param("I always burn, never tan", 1, id="always-burn"),
-    pytest.param("fair skin", 2, id="fair-skin", marks=pytest.mark.xfail(strict=True, reason=(
-        "NLU (model of e9bce89): 'fair skin' is classified faq_aftercare (0.44), so the answer "
-        "to 'Which best describes your skin in the sun?' is the aftercare FAQ and the same "
-        "question again; skin_type stays unset"))),
-    pytest.param("I'm fair", 2, id="Im-fair", marks=pytest.mark.xfail(strict=True, reason=(
-        "NLU (model of e9bce89): \"I'm fair\" is classified dont_know (0.99) and no skin-type "
-        "entity is found, so the skin type is recorded as unknown and the person reads 'We "
-        "don't know yet about your skin type' (home_with_precautions at 0.25 mm)"))),
+    pytest.param("fair skin", 2, id="fair-skin"),
+    pytest.param("I'm fair", 2, id="Im-fair"),
 ])
 def test_short_answers_to_the_skin_type_question(assistant, answer, skin_type):
     c = _at_the_health_checklist(assistant, "skintype")

@@ -26,6 +26,7 @@ ACTIONS = ["action_validate_slot_mappings", "validate_intake_form", "action_ask_
            "action_triage_answer", "action_explain", "action_faq",
            # Rasa's default fallback actions, overridden to speak the knowledge base's words
            "action_default_fallback", "action_default_ask_rephrase",
+           "action_default_ask_affirmation",
            "action_handoff", "action_ask_delete", "action_delete_data"]
 
 

@@ -129,10 +129,10 @@ def _headline_reasons(assessment: Mapping[str, Any]) -> List[Mapping[str, Any]]:
 def _close(assessment: Mapping[str, Any], mode: str) -> Optional[str]:
     d = assessment["disposition"]
     modes = KB.raw["modes"]
+    if d in ("emergency", "urgent_care"):
+        return None  # nothing may distract from getting care now
     if mode == "clinic":
         return modes["clinic"]["close"]
-    if d in ("emergency", "urgent_care"):
-        return None
     plan = assessment.get("home_plan")
     if plan and plan["areas"]:
         mm = min(a["max_needle_mm"] for a in plan["areas"].values())

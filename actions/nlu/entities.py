@@ -17,6 +17,8 @@ def entities_from_doc(doc) -> List[Dict[str, Any]]:
                              "end": ent.end_char, "text": ent.text}
         if kind not in ("age", "needle_mm", "duration"):
             e.update(negated=ent._.negated, past=ent._.past, hypothetical=ent._.hypothetical)
+            if ent._.uncertain:
+                e["uncertain"] = True
             if ent._.negation_cue:
                 e["negation_cue"] = ent._.negation_cue
             if ent._.ago_days is not None:

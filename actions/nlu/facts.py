@@ -14,8 +14,7 @@ DAYS_PER_MONTH = 30.4375
 ANSWER_INTENTS = {"inform", "affirm", "deny", "dont_know"}
 # Messages that ask or chat state nothing about the person ("which depth for my nose?").
 NON_STATEMENT_PREFIXES = ("faq_",)
-NON_STATEMENT_INTENTS = {"ask_why", "out_of_scope", "bot_challenge", "request_human", "thank",
-                         "goodbye"}
+NON_STATEMENT_INTENTS = {"ask_why", "out_of_scope", "bot_challenge"}
 
 
 def empty_update() -> Dict[str, Any]:
@@ -41,8 +40,8 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
         kind, value = e.get("entity"), e.get("value")
         negated, past = bool(e.get("negated")), bool(e.get("past"))
         ago = e.get("ago_days")
-        if e.get("hypothetical"):
-            continue  # "what if I'm pregnant?" states nothing
+        if e.get("hypothetical") or (e.get("uncertain") and kind != "red_flag"):
+            continue  # "what if I'm pregnant?", "not sure about accutane" state nothing
         if kind == "fact" and value in kb.facts:
             if value == "isotretinoin_current":
                 _isotretinoin(update, negated, past, ago, e.get("negation_cue"))
@@ -123,6 +122,9 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     """
     kb = kb or default_kb()
     update = empty_update()
+    q = _question(kb, question)
+    if q is not None and _answers(q, entities):
+        intent = "inform"  # "fair skin" to the skin-type question is an answer, whatever DIET guessed
     if intent in NON_STATEMENT_INTENTS or intent == "dont_know" \
             or (intent or "").startswith(NON_STATEMENT_PREFIXES):
         # Safety first: a warning sign counts even inside a question ("is pus normal?").
@@ -135,11 +137,10 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
                        and e.get("entity") not in ("control", "red_flag")], update, kb)
     else:
         _entity_facts(entities, update, kb)
-    q = _question(kb, question)
     if q is None or intent not in ANSWER_INTENTS:
         return update
     items = [i for i in q["items"] if i in set(unknown_items) or not unknown_items]
-    stated = set(update["facts"])
+    stated = set(update["facts"]) | {k for k in ("age", "skin_type") if update[k] is not None}
     kind = q["kind"]
     bare = re.fullmatch(r"\s*(\d+(?:[.,]\d+)?)\s*", text or "")
     bare_number = float(bare.group(1).replace(",", ".")) if bare else None
@@ -171,6 +172,19 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     if q["id"] == "products_procedures" and (update["recent_procedures"] or intent == "deny"):
         _set(update, "recent_procedures_asked", True)
     return update
+
+
+def _answers(q: Mapping[str, Any], entities: Iterable[Mapping[str, Any]]) -> bool:
+    """Does the message name something the question asks about?"""
+    items = set(q["items"])
+    for e in entities:
+        if e.get("hypothetical") or e.get("uncertain"):
+            continue
+        kind, value = e.get("entity"), e.get("value")
+        if (kind == "fact" and value in items) or (kind in ("skin_type", "age") and kind in items) \
+                or (kind == "concern" and "concerns" in items) or (kind == "area" and "areas" in items):
+            return True
+    return False
 
 
 def _lone_number(text: str, entities: Iterable[Mapping[str, Any]]) -> Optional[float]:

@@ -43,6 +43,7 @@ AGE_AFTER = {"years", "year", "yo", "y/o", "yrs", "yr", "y.o.", "y.o"}
 AGE_BEFORE = {"age", "aged", "i'm", "im", "am"}
 
 for _name, _default in (("negated", False), ("negation_cue", None), ("past", False),
+                        ("uncertain", False),
                         ("hypothetical", False), ("ago_days", None), ("value", None)):
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=_default)
@@ -50,8 +51,13 @@ if not Doc.has_extension("rest_false"):
     Doc.set_extension("rest_false", default=False)
 
 
-def _phrases(items: Iterable[str]) -> List[Tuple[str, ...]]:
-    return [tuple(p.lower().replace("’", "'").split()) for p in items]
+def _phrases(items: Iterable[str], tokenizer=None) -> List[Tuple[str, ...]]:
+    """Cue phrases as token tuples, split the way the pipeline splits text ("don't" -> do, n't)."""
+    out = []
+    for p in items:
+        p = p.lower().replace("’", "'")
+        out.append(tuple(t.lower_ for t in tokenizer(p)) if tokenizer else tuple(p.split()))
+    return out
 
 
 def _tokens_text(doc: Doc) -> List[str]:
@@ -117,7 +123,7 @@ def _number_at(words: List[str], i: int) -> Tuple[Optional[float], int]:
 
 @Language.factory("fact_context", default_config={"cues": {}})
 def make_fact_context(nlp: Language, name: str, cues: Dict[str, List[str]]):
-    return FactContext(cues)
+    return FactContext(cues, nlp.tokenizer)
 
 
 class FactContext:
@@ -125,8 +131,8 @@ class FactContext:
     and adds AGE, NEEDLE_MM and DURATION entities. Cue words are located once per message,
     so the cost grows with the length of the message, not its square."""
 
-    def __init__(self, cues: Dict[str, List[str]]):
-        self.cues = {k: _phrases(v) for k, v in cues.items()}
+    def __init__(self, cues: Dict[str, List[str]], tokenizer=None):
+        self.cues = {k: _phrases(v, tokenizer) for k, v in cues.items()}
 
     def __call__(self, doc: Doc) -> Doc:
         words = _tokens_text(doc)
@@ -164,6 +170,8 @@ class FactContext:
             if ent._.past and any(lo <= a < hi for a, _ in at.get("ongoing", [])):
                 ent._.past = False  # "I've had eczema since I was a kid": still there
             ent._.hypothetical = any(lo <= a < ent.start for a, _ in at.get("hypothetical", []))
+            # "I don't know about blood thinners": neither yes nor no
+            ent._.uncertain = any(lo <= a < hi for a, _ in at.get("dont_know", []))
             near = [d for d in durations if lo <= d.start < hi]
             if near:
                 d = min(near, key=lambda d: (d.start < ent.start, abs(d.start - ent.end)))
