@@ -1,4 +1,5 @@
-"""NLU evaluation on the held-out set (tests/nlu/heldout.yml, never trained on).
+"""NLU evaluation on a held-out set (tests/nlu/heldout.yml or tests/nlu/heldout_blind.yml,
+never trained on).
 
 Runs every case through `python -m actions.nlu extract` (the trained model, then the same
 fact mapping the conversation uses) and reports intent accuracy and fact-extraction
@@ -81,8 +82,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--errors", action="store_true")
+    parser.add_argument("--set", default=str(HELDOUT),
+                        help="held-out file (default tests/nlu/heldout.yml; the second, blind "
+                             "set is tests/nlu/heldout_blind.yml)")
     args = parser.parse_args(argv)
-    cases = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))["cases"]
+    cases = yaml.safe_load(Path(args.set).read_text(encoding="utf-8"))["cases"]
     proc = subprocess.run([sys.executable, "-m", "actions.nlu", "extract"], cwd=ROOT,
                           input="\n".join(c["text"] for c in cases) + "\n", text=True,
                           capture_output=True, check=True)

@@ -195,7 +195,11 @@ class FactContext:
         while j < hi and words[j] in (":", "-", "?", "=", "–", ","):
             j += 1
         for p in self.cues.get("negation_after", []):
-            if tuple(words[j:j + len(p)]) == p and (j > ent.end or j + len(p) == len(words)):
+            after = j + len(p)
+            # the cue must close the statement: "pregnant: no", "keloids - none." but not
+            # "Plavix, not warfarin" (there "not" belongs to what follows)
+            closes = after >= len(words) or not words[after][:1].isalnum()
+            if tuple(words[j:after]) == p and (j > ent.end or after == len(words)) and closes:
                 ent._.negated, ent._.negation_cue = True, " ".join(p)
                 return
 
