@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up, then runs the assistant: database migrations, the action server, the Rasa
-# server (REST and socket.io channels, HTTP API protected by a token) and the agents' inbox.
+# server (REST and socket.io channels, HTTP API protected by a token), the agents' inbox and
+# the web chat.
 # Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,10 +9,10 @@ scripts/setup.sh
 scripts/train.sh
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
-: "${RASA_HOST:=127.0.0.1}" "${RASA_PORT:=5005}" "${INBOX_PORT:=5056}"
+: "${RASA_HOST:=127.0.0.1}" "${RASA_PORT:=5005}" "${INBOX_PORT:=5056}" "${WEBCHAT_PORT:=5057}"
 ACTION_PORT=5055  # endpoints.yml names it
 : "${RASA_TOKEN:=local-dev-token}"   # local default; set RASA_TOKEN in .env for anything else
-export RASA_TOKEN INBOX_PORT RASA_URL="${RASA_URL:-http://${RASA_HOST}:${RASA_PORT}}"
+export RASA_TOKEN INBOX_PORT WEBCHAT_PORT RASA_URL="${RASA_URL:-http://${RASA_HOST}:${RASA_PORT}}"
 .venv/bin/python -m actions.storage migrate
 
 pids=()
@@ -25,15 +26,19 @@ pids+=($!)
 pids+=($!)
 .venv/bin/python -m inbox &
 pids+=($!)
+.venv/bin/python -m webchat &
+pids+=($!)
 
 echo "Waiting for the servers..."
 for _ in $(seq 1 120); do
   if curl -fs "http://127.0.0.1:${ACTION_PORT}/health" >/dev/null 2>&1 \
      && curl -fs "http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}" >/dev/null 2>&1 \
-     && curl -fs "http://127.0.0.1:${INBOX_PORT}/health" >/dev/null 2>&1; then
+     && curl -fs "http://127.0.0.1:${INBOX_PORT}/health" >/dev/null 2>&1 \
+     && curl -fs "http://127.0.0.1:${WEBCHAT_PORT}/health" >/dev/null 2>&1; then
     cat <<MSG
 
 The assistant is running.
+  Web chat:  http://127.0.0.1:${WEBCHAT_PORT}/  (a demo shop page with the chat widget)
   REST:      curl -s http://${RASA_HOST}:${RASA_PORT}/webhooks/rest/webhook -d '{"sender":"me","message":"hi"}'
   socket.io: http://${RASA_HOST}:${RASA_PORT}/socket.io
   HTTP API:  http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}
