@@ -1,0 +1,419 @@
+"""Messaging channels for clinic intake: Telegram and WhatsApp (through Twilio).
+
+Both are configured only from environment variables (or the project's .env), so that
+credentials.yml lists them without secrets and the Rasa server still starts when they are
+not configured: their webhooks then answer 503 and nothing is sent anywhere.
+
+    credentials.yml:
+      actions.channels.TelegramInput:
+      actions.channels.WhatsAppInput:
+
+Every message from these channels carries the metadata {"mode": "clinic"}: messaging
+channels are the clinic intake (see action_validate_slot_mappings in actions/actions.py).
+
+Telegram  (webhook POST /webhooks/telegram/webhook)
+    TELEGRAM_TOKEN          bot token from @BotFather (channel off when empty)
+    TELEGRAM_BOT_NAME       the bot's username (informational, logged at start-up)
+    TELEGRAM_WEBHOOK_URL    public HTTPS URL of the webhook; registered with Telegram at
+                            start-up when set (setWebhook)
+    TELEGRAM_SECRET_TOKEN   optional; sent with setWebhook, then every update must carry it
+                            in X-Telegram-Bot-Api-Secret-Token (403 otherwise)
+    TELEGRAM_API_URL        Bot API server (default https://api.telegram.org)
+
+WhatsApp through Twilio  (webhook POST /webhooks/twilio/webhook)
+    TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN   (channel off when either is empty)
+    TWILIO_WHATSAPP_NUMBER  sender, e.g. whatsapp:+14155238886 (the prefix is added if missing)
+    TWILIO_WEBHOOK_URL      optional; the public URL configured in Twilio. When set, the
+                            X-Twilio-Signature of every webhook is checked (403 otherwise)
+    TWILIO_API_URL          REST API (default https://api.twilio.com)
+
+WhatsApp has no buttons: a message with buttons is sent as ONE message whose choices are
+numbered ("1. Yes, that's OK"); the reply "1" is mapped back to that button's payload (the
+last buttons sent to each number are kept in memory). A single button (e.g. "I don't know"
+under a free-text question) is not numbered, so a numeric answer stays a numeric answer.
+"""
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+import aiohttp
+from aiogram import Bot
+from aiogram.bot.api import TelegramAPIServer
+from aiogram.types import Update
+from aiogram.utils.exceptions import ValidationError
+from dotenv import load_dotenv
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.telegram import TelegramInput as RasaTelegramInput
+from rasa.core.channels.telegram import TelegramOutput as RasaTelegramOutput
+from rasa.core.channels.twilio import TwilioInput, TwilioOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+CLINIC_METADATA = {"mode": "clinic"}
+TELEGRAM_DEFAULT_API = "https://api.telegram.org"
+TWILIO_DEFAULT_API = "https://api.twilio.com"
+TELEGRAM_CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts
+WHATSAPP_BODY_LIMIT = 1600  # characters of a message body Twilio accepts
+
+
+def _env(name: str, default: str = "") -> str:
+    """A setting from the environment; the project's .env fills only unset variables."""
+    load_dotenv(ROOT / ".env", override=False)
+    return (os.environ.get(name) or default).strip()
+
+
+def _not_configured(channel: str) -> HTTPResponse:
+    return response.json({"error": f"{channel} channel not configured"}, status=503)
+
+
+# --------------------------------------------------------------------------- Telegram
+
+_long_payloads: Dict[str, str] = {}  # callback_data key -> payload too long for Telegram
+
+
+def _callback_data(payload: str) -> str:
+    if len(payload.encode()) <= TELEGRAM_CALLBACK_LIMIT:
+        return payload
+    key = "#" + hashlib.sha1(payload.encode()).hexdigest()[:20]
+    _long_payloads[key] = payload
+    return key
+
+
+class TelegramOutput(RasaTelegramOutput):
+    """Rasa's Telegram output on a configurable Bot API server; button payloads longer than
+    Telegram's 64-byte callback_data limit are replaced by a key mapped back on input."""
+
+    def __init__(self, access_token: str, api_url: str = TELEGRAM_DEFAULT_API) -> None:
+        Bot.__init__(self, access_token, server=TelegramAPIServer.from_base(api_url))
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
+                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        buttons = [{**b, "payload": _callback_data(str(b.get("payload") or b.get("title")))}
+                   for b in buttons]
+        # one button per row: the titles are long sentences
+        await super().send_text_with_buttons(recipient_id, text, buttons,
+                                             button_type=kwargs.get("button_type", "vertical"))
+
+
+class TelegramInput(RasaTelegramInput):
+    """Telegram input channel configured from TELEGRAM_* environment variables."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "telegram"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        return cls(_env("TELEGRAM_TOKEN") or None, _env("TELEGRAM_BOT_NAME") or None,
+                   _env("TELEGRAM_WEBHOOK_URL") or None,
+                   api_url=_env("TELEGRAM_API_URL", TELEGRAM_DEFAULT_API),
+                   secret_token=_env("TELEGRAM_SECRET_TOKEN") or None)
+
+    def __init__(self, access_token: Optional[Text], verify: Optional[Text] = None,
+                 webhook_url: Optional[Text] = None, debug_mode: bool = False,
+                 api_url: str = TELEGRAM_DEFAULT_API, secret_token: Optional[str] = None) -> None:
+        super().__init__(access_token, verify, webhook_url, debug_mode)
+        self.api_url = api_url.rstrip("/")
+        self.secret_token = secret_token
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        return dict(CLINIC_METADATA)
+
+    def get_output_channel(self) -> Optional[TelegramOutput]:
+        """The output channel, or None when the channel is not configured. Unlike Rasa's,
+        no network call here: the webhook is registered when the server has started."""
+        if not self.access_token:
+            return None
+        try:
+            return TelegramOutput(self.access_token, self.api_url)
+        except ValidationError as e:
+            logger.error("TELEGRAM_TOKEN is not a valid bot token (%s): channel disabled", e)
+            return None
+
+    async def register_webhook(self, out: TelegramOutput) -> bool:
+        if not self.webhook_url:
+            logger.warning("Telegram: TELEGRAM_WEBHOOK_URL not set, webhook not registered")
+            return False
+        data: Dict[str, Any] = {"url": self.webhook_url}
+        if self.secret_token:
+            data["secret_token"] = self.secret_token
+        try:
+            ok = bool(await out.request("setWebhook", data))
+        except Exception as e:  # noqa: BLE001 - a Telegram outage must not stop the server
+            logger.error("Telegram: setWebhook failed: %s", e)
+            return False
+        logger.info("Telegram: webhook %s registered (bot %s)", self.webhook_url,
+                    self.verify or "?")
+        return ok
+
+    def _text_of(self, update: Update) -> Optional[tuple]:
+        """(chat id, text) of an update, or None for updates that aren't user input."""
+        if update.callback_query is not None and update.callback_query.message is not None:
+            data = update.callback_query.data or ""
+            return update.callback_query.message.chat.id, _long_payloads.get(data, data)
+        msg = update.message or update.edited_message
+        if msg is None:
+            return None
+        if msg.text is not None:
+            return msg.chat.id, msg.text.replace("/bot", "")
+        if msg.location is not None:
+            return msg.chat.id, '{{"lng":{0}, "lat":{1}}}'.format(
+                msg.location.longitude, msg.location.latitude)
+        return None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("telegram_webhook", __name__)
+        out = self.get_output_channel()
+
+        if out is not None:
+            @bp.listener("after_server_start")
+            async def set_webhook_at_start(app, loop) -> None:
+                await self.register_webhook(out)
+
+            @bp.listener("before_server_stop")
+            async def close_session(app, loop) -> None:
+                if out._session is not None:  # aiogram's Bot.close() is deprecated
+                    await out._session.close()
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            if out is None:
+                return _not_configured("telegram")
+            return response.json({"status": "ok"})
+
+        @bp.route("/set_webhook", methods=["GET", "POST"])
+        async def set_webhook(_: Request) -> HTTPResponse:
+            if out is None:
+                return _not_configured("telegram")
+            if await self.register_webhook(out):
+                return response.text("Webhook setup successful")
+            return response.text("Invalid webhook", status=502)
+
+        @bp.route("/webhook", methods=["POST"])
+        async def message(request: Request) -> HTTPResponse:
+            if out is None:
+                return _not_configured("telegram")
+            if self.secret_token and (request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+                                      != self.secret_token):
+                return response.json({"error": "invalid secret token"}, status=403)
+            try:
+                update = Update(**(request.json or {}))
+                found = self._text_of(update)
+            except Exception:  # noqa: BLE001 - malformed update
+                logger.warning("Telegram: malformed update ignored", exc_info=True)
+                return response.json({"error": "malformed update"}, status=400)
+            if found is None:
+                return response.text("success")
+            chat_id, text = found
+            if update.callback_query is not None:
+                try:  # stops the spinner on the tapped button
+                    await out.answer_callback_query(update.callback_query.id)
+                except Exception as e:  # noqa: BLE001
+                    logger.debug("Telegram: answerCallbackQuery failed: %s", e)
+            try:
+                await on_new_message(UserMessage(text, out, str(chat_id),
+                                                 input_channel=self.name(),
+                                                 metadata=self.get_metadata(request)))
+            except Exception:  # noqa: BLE001 - answer 200 or Telegram resends the update
+                logger.exception("Telegram: error while handling a message")
+            return response.text("success")
+
+        return bp
+
+
+# --------------------------------------------------------------------------- WhatsApp
+
+_NUMBER_REPLY = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+
+def whatsapp_text(text: str, buttons: List[Dict[str, Any]]) -> str:
+    """A message with buttons as plain text: numbered choices, never the payloads."""
+    titles = [str(b.get("title") or "").strip() for b in buttons]
+    titles = [t for t in titles if t]
+    text = (text or "").strip()
+    if not titles:
+        return text
+    if len(titles) == 1:
+        return f"{text}\n\n(Or reply: {titles[0]})".strip()
+    choices = "\n".join(f"{n}. {t}" for n, t in enumerate(titles, 1))
+    return f"{text}\n\n{choices}\n\n(Reply with a number.)".strip()
+
+
+def _chunks(body: str, limit: int = WHATSAPP_BODY_LIMIT) -> List[str]:
+    """Splits a body longer than Twilio's limit at line ends (at worst inside a line)."""
+    parts: List[str] = []
+    current = ""
+    for line in body.split("\n"):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    return parts or [""]
+
+
+class WhatsAppOutput(TwilioOutput):
+    """Sends through Twilio's REST API (Messages.json) with aiohttp, so the server's event
+    loop is never blocked; buttons become numbered choices in the same message."""
+
+    def __init__(self, account_sid: str, auth_token: str, twilio_number: str,
+                 api_url: str, last_buttons: Dict[str, List[Dict[str, Any]]]) -> None:
+        super().__init__(account_sid, auth_token, twilio_number)
+        self.api_url = api_url.rstrip("/")
+        self.last_buttons = last_buttons
+        self._sid, self._token = account_sid, auth_token
+
+    async def _post(self, to: str, body: str, media_url: Optional[str] = None) -> bool:
+        url = f"{self.api_url}/2010-04-01/Accounts/{self._sid}/Messages.json"
+        form = {"To": to, "From": self.twilio_number, "Body": body}
+        if media_url:
+            form["MediaUrl"] = media_url
+        try:
+            async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(self._sid, self._token),
+                                             timeout=aiohttp.ClientTimeout(total=20)) as s:
+                async with s.post(url, data=form) as r:
+                    if r.status >= 300:
+                        logger.error("Twilio: sending to %s failed: %s %s", to, r.status,
+                                     (await r.text())[:300])
+                        return False
+            return True
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            logger.error("Twilio: sending to %s failed: %s", to, e)
+            return False
+
+    async def _send_body(self, recipient_id: str, body: str) -> None:
+        for part in _chunks(body):
+            await self._post(recipient_id, part)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        self.last_buttons.pop(recipient_id, None)  # a later "2" is no longer a choice
+        await self._send_body(recipient_id, text.strip())
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
+                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        buttons = [b for b in buttons if str(b.get("title") or "").strip()]
+        if buttons:
+            self.last_buttons[recipient_id] = buttons
+        else:
+            self.last_buttons.pop(recipient_id, None)
+        await self._send_body(recipient_id, whatsapp_text(text, buttons))
+
+    async def send_quick_replies(self, recipient_id: Text, text: Text,
+                                 quick_replies: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        await self.send_text_with_buttons(recipient_id, text, quick_replies, **kwargs)
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self._post(recipient_id, "", media_url=image)
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any],
+                               **kwargs: Any) -> None:
+        body = json_message.get("body") or json_message.get("text")
+        if body:
+            await self.send_text_message(recipient_id, str(body))
+
+
+class WhatsAppInput(TwilioInput):
+    """WhatsApp through Twilio, configured from TWILIO_* environment variables."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "twilio"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        number = _env("TWILIO_WHATSAPP_NUMBER")
+        if number and not number.startswith("whatsapp:"):
+            number = "whatsapp:" + number
+        return cls(_env("TWILIO_ACCOUNT_SID") or None, _env("TWILIO_AUTH_TOKEN") or None,
+                   number or None, api_url=_env("TWILIO_API_URL", TWILIO_DEFAULT_API),
+                   webhook_url=_env("TWILIO_WEBHOOK_URL") or None)
+
+    def __init__(self, account_sid: Optional[Text], auth_token: Optional[Text],
+                 twilio_number: Optional[Text], debug_mode: bool = False,
+                 api_url: str = TWILIO_DEFAULT_API, webhook_url: Optional[str] = None) -> None:
+        super().__init__(account_sid, auth_token, twilio_number, debug_mode)
+        self.api_url = api_url
+        self.webhook_url = webhook_url
+        self.last_buttons: Dict[str, List[Dict[str, Any]]] = {}
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.account_sid and self.auth_token and self.twilio_number)
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        return dict(CLINIC_METADATA)
+
+    def get_output_channel(self) -> WhatsAppOutput:
+        return WhatsAppOutput(self.account_sid or "", self.auth_token or "",
+                              self.twilio_number or "", self.api_url, self.last_buttons)
+
+    def reply_to_payload(self, sender: str, text: str) -> str:
+        """Maps "2" (or a choice's exact title) to the payload of the last buttons sent."""
+        buttons = self.last_buttons.get(sender) or []
+        m = _NUMBER_REPLY.match(text or "")
+        if m and len(buttons) > 1 and 1 <= int(m.group(1)) <= len(buttons):
+            return str(buttons[int(m.group(1)) - 1].get("payload") or text)
+        wanted = (text or "").strip().casefold()
+        for b in buttons:
+            if wanted and str(b.get("title") or "").strip().casefold() == wanted:
+                return str(b.get("payload") or text)
+        return text
+
+    def _signature_ok(self, request: Request) -> bool:
+        if not self.webhook_url:
+            return True
+        from twilio.request_validator import RequestValidator
+        params = {k: v[0] if isinstance(v, list) else v for k, v in request.form.items()}
+        return RequestValidator(self.auth_token).validate(
+            self.webhook_url, params, request.headers.get("X-Twilio-Signature", ""))
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint("twilio_webhook", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            if not self.configured:
+                return _not_configured("whatsapp")
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def message(request: Request) -> HTTPResponse:
+            if not self.configured:
+                return _not_configured("whatsapp")
+            if not self._signature_ok(request):
+                return response.json({"error": "invalid Twilio signature"}, status=403)
+            sender = request.form.get("From")
+            text = request.form.get("Body")
+            if self._is_location_message(request):
+                text = '{{"lng":{0}, "lat":{1}}}'.format(request.form.get("Longitude"),
+                                                          request.form.get("Latitude"))
+            if not sender or text is None:
+                return response.json({"error": "From and Body are required"}, status=400)
+            text = self.reply_to_payload(sender, text.replace("¡", "@"))
+            try:
+                await on_new_message(UserMessage(text, self.get_output_channel(), sender,
+                                                 input_channel=self.name(),
+                                                 metadata=self.get_metadata(request)))
+            except Exception:  # noqa: BLE001
+                logger.exception("WhatsApp: error while handling a message")
+                if self.debug_mode:
+                    raise
+            return response.text("", status=204)
+
+        return bp
