@@ -20,14 +20,10 @@ import pytest
 
 from actions.triage.engine import default_kb
 from inbox.server import serve_in_thread
+from tools.browser import ARTIFACTS, launched_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBCHAT = ROOT / "webchat"
-CHROMIUM = "/usr/bin/chromium"
-PLAYWRIGHT = "playwright==1.47.0"
-ARTIFACTS = ROOT / "test-artifacts"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", "--disable-sync"]
 SOCKET_IO_JS = WEBCHAT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 EVIL = '<script>document.title="pwned"</script><img src=x onerror="document.title=\'pwned\'">'
 
@@ -37,33 +33,6 @@ SHADOW = "document.querySelector('[data-triage-webchat]').shadowRoot"
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1200, **kw)
-
-
-def ensure_chromium() -> str:
-    if os.path.exists(CHROMIUM):
-        return CHROMIUM
-    sudo = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else None)
-    if sudo is None or not shutil.which("apt-get"):
-        pytest.fail(f"{CHROMIUM} is missing and cannot be installed here (needs apt-get as "
-                    "root): install the Debian package 'chromium'")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = _run(sudo + ["apt-get", "install", "-y", "--no-install-recommends", "chromium"], env=env)
-    if done.returncode != 0:  # package lists may be missing: refresh once and retry
-        _run(sudo + ["apt-get", "update"], env=env)
-        done = _run(sudo + ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-                    env=env)
-    assert done.returncode == 0 and os.path.exists(CHROMIUM), done.stderr[-2000:]
-    return CHROMIUM
-
-
-def ensure_playwright():
-    try:
-        return importlib.import_module("playwright.sync_api")
-    except ImportError:
-        done = _run([sys.executable, "-m", "pip", "install", PLAYWRIGHT])
-        assert done.returncode == 0, done.stderr[-2000:]
-        importlib.invalidate_caches()
-        return importlib.import_module("playwright.sync_api")
 
 
 def ensure_socket_io_client() -> Path:
@@ -84,14 +53,8 @@ def _get(url: str):
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = ensure_chromium()
-    sync_api = ensure_playwright()
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_browser() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
