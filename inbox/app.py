@@ -31,6 +31,7 @@ from actions.triage.engine import default_kb
 from . import summary as S
 from .auth import COOKIE, SESSION_SECONDS, LoginThrottle, Sessions
 from .rasa import RasaClient, RasaError, resume_events
+from .server import unique_app_name
 
 HERE = Path(__file__).resolve().parent
 MAX_TEXT = 4000
@@ -51,14 +52,6 @@ class Problem(Exception):
     def __init__(self, status: int, message: str, **extra: Any):
         super().__init__(message)
         self.status, self.message, self.extra = status, message, extra
-
-
-def _app_name() -> str:
-    name, n = "inbox", 1
-    while name in Sanic._app_registry:  # several apps in one process (tests)
-        n += 1
-        name = f"inbox_{n}"
-    return name
 
 
 def _duration(seconds: Any) -> str:
@@ -118,7 +111,7 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
                secret: Optional[str] = None) -> Sanic:
     """The inbox app. `secret` signs session cookies (default: env INBOX_SECRET, else a
     random secret, so sessions end when the process restarts)."""
-    app = Sanic(_app_name())
+    app = Sanic(unique_app_name("inbox"))
     app.config.REQUEST_MAX_SIZE = MAX_BODY
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.store = store

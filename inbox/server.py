@@ -12,6 +12,16 @@ from typing import Iterator, Optional
 from sanic import Sanic
 
 
+def unique_app_name(base: str) -> str:
+    """A Sanic app name not yet taken in this process (several apps run in one process in
+    tests)."""
+    name, n = base, 1
+    while name in Sanic._app_registry:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -45,11 +45,6 @@ def _norm(v):
     return v
 
 
-def _norm_pairs(p):
-    # needle lengths are compared to 0.01 mm, the rest in whole units
-    return p
-
-
 def evaluate(cases, rows):
     correct = tp = fp = fn = 0
     errors = []

@@ -290,9 +290,6 @@ def test_dont_know_in_words_marks_unknown(nlp, text, requested):
     assert updates_from_text(nlp, text, "dont_know", requested) == {requested: UNKNOWN}
 
 
-UNSURE_BUG = ("'don't know about X' / 'not sure about X' is read as a negation of X, so an "
-              "answer of 'I don't know' sets the fact to False (unknown treated as no)")
-
 
 @pytest.mark.parametrize("text, requested, fact", [
     pytest.param("I don't know about blood thinners", "q_health", "anticoagulant"),

@@ -20,6 +20,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions.triage.engine import default_kb
+from inbox.server import unique_app_name
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -27,14 +28,6 @@ SOCKET_IO_DIST = HERE / "node_modules" / "socket.io-client" / "dist"
 SOCKET_IO_JS = SOCKET_IO_DIST / "socket.io.min.js"
 MODES = ("shop", "clinic")
 DEMO_SHOP_ID = "demo-shop"
-
-
-def _app_name() -> str:
-    name, n = "webchat", 1
-    while name in Sanic._app_registry:  # several apps in one process (tests)
-        n += 1
-        name = f"webchat_{n}"
-    return name
 
 
 def _origin(url: str) -> str:
@@ -63,7 +56,7 @@ def create_app(rasa_url: str, public_rasa_url: Optional[str] = None) -> Sanic:
     browsers reach it (default: rasa_url)."""
     rasa_url = rasa_url.rstrip("/")
     public = (public_rasa_url or rasa_url).rstrip("/")
-    app = Sanic(_app_name())
+    app = Sanic(unique_app_name("webchat"))
     app.config.FALLBACK_ERROR_FORMAT = "text"
     app.ctx.rasa_url, app.ctx.public_rasa_url = rasa_url, public
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True)

@@ -9,6 +9,7 @@ why the Rasa component that reads its output imports it.
 """
 
 
+import bisect
 import re
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
@@ -156,7 +157,6 @@ class FactContext:
         numbers = self._numbers(doc, words, taken)
         doc.ents = sorted(ents + numbers, key=lambda e: e.start)
         durations = [e for e in doc.ents if e.label_ == "DURATION"]
-        import bisect
         for ent in doc.ents:
             if ent.label_ in ("AGE", "NEEDLE_MM", "DURATION"):
                 continue
