@@ -6,6 +6,9 @@ from typing import Any, Optional
 from rasa.core.tracker_store import SQLTrackerStore
 
 from actions.storage import database_url
+from actions import rasa_patches
+
+rasa_patches.install()
 
 
 class EnvSQLTrackerStore(SQLTrackerStore):

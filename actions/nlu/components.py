@@ -18,6 +18,9 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from actions.nlu import spacy_pipeline  # noqa: F401 (registers the spaCy component)
 from actions.nlu.entities import entities_from_doc
+from actions import rasa_patches
+
+rasa_patches.install()
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
