@@ -20,7 +20,7 @@ import pytest
 
 from actions.triage.engine import default_kb
 from inbox.server import serve_in_thread
-from tools.browser import ARTIFACTS, launched_browser
+from tools.browser import ARTIFACTS, launched_browser, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBCHAT = ROOT / "webchat"
@@ -289,7 +289,7 @@ def test_the_chat_fits_a_phone(browser, webchat):
     session = _session_id(page)
     page.get_by_role("button", name=re.compile("^New chat")).click()
     assert _bubbles(page, "bot").count() == _bubbles(page, "user").count() == 0
-    page.wait_for_function("""() => Object.keys(localStorage).some(k =>
+    wait_until(page, """() => Object.keys(localStorage).some(k =>
         k.endsWith(':session') && JSON.parse(localStorage.getItem(k)) !== null)""")
     assert _session_id(page) not in (None, session)
     message.fill("hi")

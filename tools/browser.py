@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -61,3 +62,19 @@ def launched_browser() -> Iterator["object"]:
             yield b
         finally:
             b.close()
+
+
+def wait_until(page, expression: str, timeout: float = 10.0, interval: float = 0.05):
+    """Polls a JavaScript expression from the test side until it is truthy and returns its
+    value. Unlike Playwright's `wait_for_function` with a string, which evaluates the string
+    inside the page (and the page's CSP forbids eval, more or less often depending on the
+    Chromium version), each poll is a DevTools evaluation, which no page policy blocks."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for: {expression}")
+        page.wait_for_timeout(interval * 1000)
+
