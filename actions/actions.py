@@ -4,16 +4,23 @@ import logging
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import (ActiveLoop, ConversationPaused, FollowupAction, SlotSet,
+                             UserUtteranceReverted)
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.dialogue import handoff, render
-from actions.dialogue.state import (FACTS, KB, MODES, assessment_for, cleared_health_slots,
-                                    intake_from_slots, next_question, q_slot, slot_updates)
+from actions.dialogue.state import (CONFIRM, FACTS, KB, MODES, UNKNOWN, assessment_for,
+                                    cleared_health_slots, count_ask, intake_from_slots,
+                                    next_question, q_slot, slot_updates, stalled, times_asked)
 from actions.storage import default_store
 
 FORM = "intake_form"
 logger = logging.getLogger(__name__)
+# What a person tells about themselves: a change re-assesses (policy section 9).
+STATED = tuple(FACTS) + ("age", "skin_type", "concerns", "areas", "device_type", "needle_mm",
+                         "recent_procedures")
+# Messages that interrupt a question rather than try to answer it: not counted as an attempt.
+INTERRUPTIONS = ("ask_why", "bot_challenge", "out_of_scope", "thank", "request_human")
 
 
 def _store_call(what: str, fn, *args, **kwargs) -> Optional[Any]:
@@ -81,7 +88,40 @@ class ExtractFacts(Action):
             _store_call("save intake", store.save_intake, tracker.sender_id,
                         intake_from_slots(slots), channel, slots.get("mode"),
                         slots.get("clinic_id"))
-        return [SlotSet(k, v) for k, v in updates.items()]
+        events = [SlotSet(k, v) for k, v in updates.items()]
+        if tracker.is_paused() and updates.get("red_flags"):
+            # waiting for a person, and a warning sign now: it is answered at once anyway
+            return events + _answer_while_paused(dispatcher, tracker, slots)
+        return events + _what_next(tracker, intent, in_form, updates, slots)
+
+
+def _what_next(tracker: Tracker, intent: Optional[str], in_form: bool,
+               updates: Dict[str, Any], slots: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Outside the intake, a message can still change everything: a warning sign is answered
+    at once whatever else was asked; a "yes" after refusing consent starts the intake; a fact
+    changed after the answer ("scratch that, the test is positive") re-assesses."""
+    if in_form or tracker.is_paused():
+        return []
+    if updates.get("red_flags"):
+        return [FollowupAction("action_triage_answer")]
+    if updates.get("consent") is True:
+        return [FollowupAction(FORM)]
+    question = intent in INTERRUPTIONS or (intent or "").startswith("faq_")
+    stated = any(k in updates for k in STATED)
+    if stated and not question and (slots.get("consent") is True or (
+            slots.get("consent") is None and not slots.get("assessment"))):
+        # a correction re-assesses; an opening that says something starts the intake,
+        # whatever the intent classifier guessed ("is this advisable?" is not a dispute)
+        return [FollowupAction(FORM)]
+    return []
+
+
+def _answer_while_paused(dispatcher: CollectingDispatcher, tracker: Tracker,
+                         slots: Dict[str, Any]) -> List[Dict[str, Any]]:
+    assessment = assessment_for(slots)
+    _say(dispatcher, render.answer_messages(assessment, slots.get("mode") or "shop"))
+    return [SlotSet("disposition", assessment["disposition"]), SlotSet("assessment", assessment)] \
+        + _hand_off(dispatcher, tracker, "red_flag", assessment, slots)
 
 
 class ValidateIntakeForm(Action):
@@ -95,15 +135,30 @@ class ValidateIntakeForm(Action):
         # (a message that changed nothing, like "why do you ask?", lets the rules take over).
         events = [SlotSet(k, v) for k, v in _set_since_user_message(tracker).items()]
         slots = _slots(tracker)
+        for e in events:
+            slots[e["name"]] = e["value"]
+        nxt: Optional[str] = None
         if slots.get("red_flags"):
             nxt = None  # a red flag ends the intake at once, consent or not
         elif slots.get("consent") is None:
-            nxt = "consent"
-        elif slots.get("consent") is False:
-            nxt = None
-        else:
-            qid = next_question(slots, assessment_for(slots))
-            nxt = q_slot(qid) if qid else None
+            if stalled(slots, "consent", {}):
+                events.append(SlotSet("consent", False))  # never a fourth time
+            else:
+                nxt = "consent"
+        elif slots.get("consent") is True:
+            while True:
+                assessment = assessment_for(slots)
+                qid = next_question(slots, assessment)
+                if qid is None or not stalled(slots, qid, assessment):
+                    nxt = q_slot(qid) if qid else None
+                    break
+                if qid == CONFIRM:
+                    events.append(SlotSet("stuck", CONFIRM))  # a person takes over
+                    break
+                # asked three times, still not understood: not known, and move on
+                dispatcher.utter_message(text=KB.raw["dialogue"]["moved_on"])
+                events.append(SlotSet(q_slot(qid), UNKNOWN))
+                slots[q_slot(qid)] = UNKNOWN
         return events + [SlotSet("requested_slot", nxt)]
 
 
@@ -112,8 +167,19 @@ class AskConsent(Action):
         return "action_ask_consent"
 
     async def run(self, dispatcher, tracker, domain):
-        _say(dispatcher, render.consent_messages())
-        return []
+        slots = _slots(tracker)
+        asked = _counted(tracker, slots, "consent", {})
+        _say(dispatcher, render.consent_messages(asked["consent"][0]))
+        return [SlotSet("asked", asked)]
+
+
+def _counted(tracker: Tracker, slots: Dict[str, Any], qid: str,
+             assessment: Dict[str, Any]) -> Dict[str, Any]:
+    """The ask counts after asking qid now (an interruption like "why?" is not an attempt)."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
+    if (intent in INTERRUPTIONS or intent.startswith("faq_")) and times_asked(slots, qid):
+        return dict(slots.get("asked") or {})
+    return count_ask(slots, qid, assessment)
 
 
 class AskQuestion(Action):
@@ -125,15 +191,20 @@ class AskQuestion(Action):
         return f"action_ask_{q_slot(self.qid)}" if self.qid else "action_ask_question_base"
 
     async def run(self, dispatcher, tracker: Tracker, domain):
-        slots = _slots(tracker)
-        clarify = slots.get("clarify") == "which"
-        _say(dispatcher, [render.question_message(self.qid, assessment_for(slots), clarify)])
-        return [SlotSet("clarify", None)] if clarify else []
+        return _ask(dispatcher, tracker, self.qid)
 
 
-for _q in KB.raw["questions"]:
-    globals()[f"AskQuestion_{_q['id']}"] = type(f"AskQuestion_{_q['id']}", (AskQuestion,),
-                                                 {"qid": _q["id"]})
+def _ask(dispatcher: CollectingDispatcher, tracker: Tracker, qid: str) -> List[Dict[str, Any]]:
+    slots = _slots(tracker)
+    assessment = assessment_for(slots)
+    asked = _counted(tracker, slots, qid, assessment)
+    clarify = slots.get("clarify")
+    _say(dispatcher, [render.question_message(qid, assessment, clarify, asked[qid][0], slots)])
+    return [SlotSet("asked", asked)] + ([SlotSet("clarify", None)] if clarify else [])
+
+
+for _q in [q["id"] for q in KB.raw["questions"]] + [CONFIRM]:
+    globals()[f"AskQuestion_{_q}"] = type(f"AskQuestion_{_q}", (AskQuestion,), {"qid": _q})
 
 
 class TriageAnswer(Action):
@@ -144,6 +215,10 @@ class TriageAnswer(Action):
 
     async def run(self, dispatcher, tracker: Tracker, domain):
         slots = _slots(tracker)
+        if slots.get("stuck") == CONFIRM and not slots.get("red_flags"):
+            # the recap was never confirmed: no home answer; a person takes over
+            dispatcher.utter_message(text=KB.raw["dialogue"]["recap"]["gave_up"])
+            return [SlotSet("stuck", None)] + _hand_off(dispatcher, tracker, "not_understood")
         if slots.get("consent") is False and not slots.get("red_flags"):
             dispatcher.utter_message(**render.consent_refused())
             return [SlotSet(k, v) for k, v in cleared_health_slots(slots).items()]
@@ -197,6 +272,15 @@ class Faq(Action):
     async def run(self, dispatcher, tracker: Tracker, domain):
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         dispatcher.utter_message(**render.faq_message(intent.replace("faq_", "", 1)))
+        slots = _slots(tracker)
+        if tracker.active_loop_name or slots.get("assessment") or slots.get("consent") is False:
+            return []
+        # an opening phrased as a question ("is a 1 mm roller ok for the lines round my
+        # mouth? 44M"): answered, then the intake starts with everything it said
+        if any(k in _set_since_user_message(tracker) for k in STATED):
+            return [FollowupAction(FORM)]
+        dispatcher.utter_message(text=KB.raw["dialogue"]["faq_then_intake"],
+                                 buttons=[{"title": "Yes, check for me", "payload": "/start"}])
         return []
 
 
@@ -223,13 +307,23 @@ class GiveUp(Action):
             # two messages in a row not understood: a person takes over
             dispatcher.utter_message(text=KB.raw["fallback"]["give_up"])
             return [UserUtteranceReverted()] + _hand_off(dispatcher, tracker, "not_understood")
-        dispatcher.utter_message(text=KB.raw["fallback"]["not_understood"])
         requested = tracker.get_slot("requested_slot")
+        slots = _slots(tracker)
         if tracker.active_loop_name == FORM and requested and requested.startswith("q_"):
-            slots = _slots(tracker)
-            dispatcher.utter_message(**render.question_message(requested[2:], assessment_for(slots)))
-        elif tracker.active_loop_name == FORM and requested == "consent":
-            _say(dispatcher, render.consent_messages()[1:])
+            qid = requested[2:]
+            assessment = assessment_for(slots)
+            if stalled(slots, qid, assessment):
+                # asked three times: the intake moves on without it (never a fourth time)
+                return [UserUtteranceReverted(), FollowupAction(FORM)] + (
+                    [SlotSet(q_slot(qid), UNKNOWN)] if qid != CONFIRM else
+                    [SlotSet("stuck", CONFIRM), SlotSet("requested_slot", None)])
+            dispatcher.utter_message(text=KB.raw["fallback"]["not_understood"])
+            return [UserUtteranceReverted()] + _ask(dispatcher, tracker, qid)
+        dispatcher.utter_message(text=KB.raw["fallback"]["not_understood"])
+        if tracker.active_loop_name == FORM and requested == "consent":
+            asked = count_ask(slots, "consent", {})
+            _say(dispatcher, render.consent_messages(asked["consent"][0])[-1:])
+            return [UserUtteranceReverted(), SlotSet("asked", asked)]
         return [UserUtteranceReverted()]
 
 
@@ -264,10 +358,11 @@ class AskAffirmation(Action):
 
 
 def _hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str,
-              assessment: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+              assessment: Optional[Dict[str, Any]] = None,
+              slots: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """Opens (or updates) the case for a person, tells the person what happens next, and
     pauses the assistant until an agent hands the chat back."""
-    slots = _slots(tracker)
+    slots = slots if slots is not None else _slots(tracker)
     assessment = assessment or slots.get("assessment") or assessment_for(slots)
     channel = tracker.get_latest_input_channel()
     mode = slots.get("mode") or "shop"
@@ -294,6 +389,9 @@ class Handoff(Action):
     async def run(self, dispatcher, tracker: Tracker, domain):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         disposition = tracker.get_slot("disposition")
+        if intent == "dispute" and not disposition:
+            # nothing to dispute yet: a misread opening; the intake starts instead
+            return [FollowupAction(FORM)]
         if intent == "dispute" and disposition in ("professional_consult", "do_not_treat"):
             reason = "disputed_answer"
         elif disposition == "professional_consult":

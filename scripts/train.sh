@@ -7,14 +7,17 @@ export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
 PY=.venv/bin/python
 # 1. The spaCy pipeline, generated from the knowledge base's lexicon.
 if [ ! -f models/spacy_pipeline/meta.json ] || [ actions/triage/knowledge_base.yml -nt models/spacy_pipeline/meta.json ] \
-   || [ actions/nlu/spacy_pipeline.py -nt models/spacy_pipeline/meta.json ]; then
+   || [ actions/nlu/spacy_pipeline.py -nt models/spacy_pipeline/meta.json ] \
+   || [ requirements.txt -nt models/spacy_pipeline/meta.json ]; then
   $PY -m actions.nlu build
 fi
 # 2. domain.yml and the NLU lookup tables, generated from the knowledge base.
 $PY -m actions.dialogue.domain --check 2>/dev/null || $PY -m actions.dialogue.domain
 $PY -m actions.nlu.lookups --check 2>/dev/null || $PY -m actions.nlu.lookups
 # 3. The Rasa model, when its inputs changed.
-fingerprint=$(cat config.yml domain.yml $(find data -type f -name '*.yml' | sort) | sha256sum | cut -c1-16)
+# (the spaCy pipeline's lemmas feed DIET's features, so it is part of the model's inputs)
+fingerprint=$(cat config.yml domain.yml $(find data -type f -name '*.yml' | sort) \
+  $(find models/spacy_pipeline -type f ! -name meta.json | sort) | sha256sum | cut -c1-16)
 stamp=models/.fingerprint
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && ls models/*.tar.gz >/dev/null 2>&1; then
   echo "train: model up to date ($(ls -t models/*.tar.gz | head -1))"

@@ -152,7 +152,7 @@ class TestExtractFacts:
     @pytest.mark.parametrize("intent, expected", [("affirm", True), ("deny", False)],
                              ids=["affirm-consents", "deny-refuses"])
     def test_consent_answer(self, dispatcher, make_tracker, domain, intent, expected):
-        slots = self.extract(dispatcher, make_tracker, domain, text="yes", intent=intent,
+        slots = self.extract(dispatcher, make_tracker, domain, text="/" + intent, intent=intent,
                              active_loop=FORM, slots={"requested_slot": "consent"})
         assert slots == {"consent": expected}
 
@@ -182,11 +182,18 @@ class TestExtractFacts:
         assert slots == {"red_flags": ["fever", "pus"]}
 
     @pytest.mark.parametrize("intent", sorted(f"faq_{k}" for k in KB.raw["faqs"]))
-    def test_faq_question_about_an_area_sets_no_area(self, dispatcher, make_tracker, domain,
-                                                     intent):
+    def test_faq_question_keeps_the_area_it_names(self, dispatcher, make_tracker, domain,
+                                                  intent):
+        # an opening phrased as a question starts the intake with what it says (issue 9)
         slots = self.extract(dispatcher, make_tracker, domain,
                              text="how deep can I go on my nose?", intent=intent,
                              entities=[{"entity": "area", "value": "nose"}])
+        assert slots == {"areas": ["nose"]}
+
+    def test_faq_question_states_no_denial(self, dispatcher, make_tracker, domain):
+        slots = self.extract(dispatcher, make_tracker, domain,
+                             text="is it ok if I'm not pregnant?", intent="faq_depth",
+                             entities=[fact("pregnant", negated=True)])
         assert slots == {}
 
     def test_red_flag_inside_a_faq_still_counts(self, dispatcher, make_tracker, domain):
@@ -234,8 +241,40 @@ class TestValidateIntakeForm:
     def test_red_flag_ends_the_form_even_without_consent(self, dispatcher, make_tracker, domain):
         assert self.requested(dispatcher, make_tracker, domain, {"red_flags": ["pus"]}) is None
 
-    def test_complete_all_no_intake_ends_the_form(self, dispatcher, make_tracker, domain):
-        assert self.requested(dispatcher, make_tracker, domain, home_slots()) is None
+    def test_complete_all_no_intake_asks_for_the_recap_first(self, dispatcher, make_tracker,
+                                                             domain):
+        assert self.requested(dispatcher, make_tracker, domain, home_slots()) == "q_confirm"
+
+    def test_confirmed_recap_ends_the_form(self, dispatcher, make_tracker, domain):
+        from actions.dialogue.state import intake_fingerprint
+        slots = home_slots()
+        slots["confirmed"] = intake_fingerprint(slots)
+        assert self.requested(dispatcher, make_tracker, domain, slots) is None
+
+    def test_a_correction_after_the_recap_asks_for_it_again(self, dispatcher, make_tracker,
+                                                            domain):
+        from actions.dialogue.state import intake_fingerprint
+        slots = home_slots()
+        slots["confirmed"] = intake_fingerprint(slots)
+        slots["age"] = 45
+        assert self.requested(dispatcher, make_tracker, domain, slots) == "q_confirm"
+
+    def test_a_question_asked_three_times_is_not_asked_a_fourth(self, dispatcher,
+                                                               make_tracker, domain):
+        slots = {"consent": True, **PROFILE, "asked": {"health": [3, 8]}}
+        nxt = self.requested(dispatcher, make_tracker, domain, slots)
+        assert nxt == "q_skin_now"
+        assert texts(dispatcher) == [KB.raw["dialogue"]["moved_on"]]
+
+    def test_an_unconfirmed_recap_after_three_asks_goes_to_a_person(self, dispatcher,
+                                                                    make_tracker, domain):
+        from actions.dialogue.state import intake_fingerprint
+        slots = home_slots()
+        slots["asked"] = {"confirm": [3, intake_fingerprint(slots)]}
+        events = run(A.ValidateIntakeForm(), dispatcher,
+                     make_tracker(slots=slots, active_loop=FORM), domain)
+        assert slot_events(events)["stuck"] == "confirm"
+        assert slot_events(events)["requested_slot"] is None
 
     def test_pregnancy_ends_the_form(self, dispatcher, make_tracker, domain):
         slots = {"consent": True, **PROFILE, "pregnant": True}
@@ -293,7 +332,7 @@ def test_question_text_and_dont_know_button(qid, dispatcher, make_tracker, domai
     message, events = ask(qid, dispatcher, make_tracker, domain)
     assert message["text"] == QUESTIONS[qid]["text"]
     assert message["buttons"][-1] == {"title": "I don't know", "payload": "/dont_know"}
-    assert events == []
+    assert list(slot_events(events)) == ["asked"]  # counted: never more than three times
 
 
 CHECKLISTS = [q for q, spec in QUESTIONS.items() if spec["kind"] == "checklist"]
@@ -334,7 +373,7 @@ def test_clarify_after_a_bare_yes(dispatcher, make_tracker, domain):
     message, events = ask("health", dispatcher, make_tracker, domain, **PROFILE, clarify="which")
     assert message["text"].startswith("Which of them?")
     assert '/inform{"fact":"pregnant"}' in payloads(message)
-    assert slot_events(events) == {"clarify": None}
+    assert slot_events(events)["clarify"] is None
 
 
 @pytest.mark.parametrize("qid", [q for q, s in QUESTIONS.items() if s["kind"] == "yes_no"])
@@ -555,7 +594,8 @@ def test_faq_answer_with_sources(key, dispatcher, make_tracker, domain):
     assert f"faq_{key}" in domain["intents"]
     events = run(A.Faq(), dispatcher, make_tracker(intent=f"faq_{key}", text="?"), domain)
     assert events == []
-    (text,) = texts(dispatcher)
+    text, offer = texts(dispatcher)  # the answer, then the offer to check home use
+    assert offer == KB.raw["dialogue"]["faq_then_intake"]
     assert text.startswith(faq["answer"])
     for title in source_titles(faq["sources"]):
         assert title in text
@@ -563,7 +603,7 @@ def test_faq_answer_with_sources(key, dispatcher, make_tracker, domain):
 
 def test_faq_without_an_answer(dispatcher, make_tracker, domain):
     run(A.Faq(), dispatcher, make_tracker(intent="faq_price", text="how much?"), domain)
-    assert texts(dispatcher) == ["Sorry, I don't have an answer to that one."]
+    assert texts(dispatcher)[0] == "Sorry, I don't have an answer to that one."
 
 
 # ======================================================================= fallback actions
@@ -586,7 +626,8 @@ def test_one_message_not_understood_repeats_the_question(dispatcher, make_tracke
     assert said[0] == KB.raw["fallback"]["not_understood"]
     assert "buttons" in said[0] and "aftercare" in said[0]
     assert said[1] == KB.raw["questions"][1]["text"]  # the health checklist again
-    assert [e["event"] for e in events] == ["rewind"]  # no handoff, no pause
+    assert [e["event"] for e in events] == ["rewind", "slot"]  # counted; no handoff, no pause
+    assert events[1]["name"] == "asked" and events[1]["value"]["health"][0] == 1
 
 
 def test_two_messages_not_understood_go_to_a_person(dispatcher, make_tracker, domain,

@@ -100,6 +100,8 @@ def answer_loop(slots: Dict[str, Any], answer) -> List[str]:
 def none_of_these(qid: str, slots) -> tuple:
     """Taps "None of these" (or "No"); a choice is answered with its second button; the
     profile with "fine lines on my forehead, I'm 34"."""
+    if qid == "confirm":  # the recap before a home answer: "That's right"
+        return [], "affirm", "That's right"
     kind = QUESTIONS[qid]["kind"]
     if qid == "profile":
         return ([{"entity": "concern", "value": "fine_lines_wrinkles"},
@@ -114,8 +116,8 @@ def test_plain_home_path_in_few_questions():
     slots: Dict[str, Any] = {"consent": True}
     asked = answer_loop(slots, none_of_these)
     assert asked == ["profile", "health", "skin_now", "history", "products_procedures",
-                     "skin_type"]
-    assert len(asked) <= 8
+                     "skin_type", "confirm"]
+    assert len(asked) <= 8  # recap included
     assessment = assessment_for(slots)
     assert assessment["disposition"] == "home_suitable"
     assert assessment["missing"] == [] and assessment["to_ask"] == []

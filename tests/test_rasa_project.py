@@ -50,20 +50,13 @@ def nlu_evaluation(request):
     return json.loads(r.stdout)
 
 
-def test_heldout_sets_are_never_trained_on():
-    """No held-out case is a training example (ignoring case and punctuation)."""
-    import re
-    import yaml
-    norm = lambda t: re.sub(r"[^a-z0-9 ]", "", t.lower()).strip()  # noqa: E731
-    held = {norm(c["text"]) for path in HELDOUT_SETS
-            for c in yaml.safe_load((ROOT / path).read_text())["cases"]}
-    training = [m.group(1) for m in re.finditer(r"^    - (.*)$",
-                                                 (ROOT / "data/nlu.yml").read_text(), re.M)]
-    assert not [t for t in training if norm(t) in held]
+# That no held-out case, nor a near-copy of one, is trained on: tests/test_eval_sets.py.
 
 
 def test_intent_accuracy_on_heldout_set(nlu_evaluation):
-    assert nlu_evaluation["intent_accuracy"] >= 0.95, nlu_evaluation["errors"]
+    # 0.93 / 0.963 since the training examples that near-copied held-out cases were removed
+    # (issue 9): honest figures; the blind sets in eval/ are the measure that counts
+    assert nlu_evaluation["intent_accuracy"] >= 0.90, nlu_evaluation["errors"]
 
 
 def test_fact_extraction_f1_on_heldout_set(nlu_evaluation):

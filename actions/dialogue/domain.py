@@ -10,6 +10,7 @@ from typing import Any, Dict
 
 import yaml
 
+from actions.dialogue.state import CONFIRM
 from actions.triage.engine import default_kb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,10 @@ def build() -> Dict[str, Any]:
     slot("recent_procedures")
     slot("red_flags", "list")
     slot("clarify")
+    slot("asked")
+    slot("confirmed")
+    slot("correcting")
+    slot("stuck")
     slot("clinic_id")
     slot("changed_facts")
     slot("ticket_id")
@@ -65,10 +70,10 @@ def build() -> Dict[str, Any]:
     slot("assessment")
     domain["entities"] = ENTITIES
     domain["slots"] = slots
-    domain["forms"] = {FORM: {"required_slots": ["consent"] + [question_slot(q["id"])
-                                                              for q in kb.raw["questions"]]}}
-    domain["actions"] = ACTIONS + [f"action_ask_{question_slot(q['id'])}"
-                                   for q in kb.raw["questions"]]
+    qids = [q["id"] for q in kb.raw["questions"]] + [CONFIRM]
+    slot(question_slot(CONFIRM), "any")
+    domain["forms"] = {FORM: {"required_slots": ["consent"] + [question_slot(q) for q in qids]}}
+    domain["actions"] = ACTIONS + [f"action_ask_{question_slot(q)}" for q in qids]
     return domain
 
 

@@ -4,7 +4,8 @@ pass to `dispatcher.utter_message(**message)`: {"text": ..., "buttons": [...]}""
 import json
 from typing import Any, Dict, List, Mapping, Optional
 
-from actions.dialogue.state import KB, QUESTIONS, question_items
+from actions.dialogue.state import (CONFIRM, FACTS, KB, QUESTIONS, UNKNOWN, intake_from_slots,
+                                    q_slot, question_items)
 from actions.triage.explain import source_names
 
 Message = Dict[str, Any]
@@ -24,25 +25,36 @@ def _join(words: List[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def consent_messages() -> List[Message]:
+DIALOGUE = KB.raw["dialogue"]
+
+
+def consent_messages(attempt: int = 1) -> List[Message]:
     c = KB.raw["consent"]
-    return [{"text": c["intro"]},
-            {"text": c["question"],
-             "buttons": [_button("Yes, that's OK", "affirm"), _button("No", "deny")]}]
+    buttons = [_button("Yes, that's OK", "affirm"), _button("No", "deny")]
+    if attempt > 1:
+        return [{"text": DIALOGUE["consent_again"], "buttons": buttons}]
+    return [{"text": c["intro"]}, {"text": c["question"], "buttons": buttons}]
 
 
-def question_message(qid: str, assessment: Mapping[str, Any], clarify: bool = False) -> Message:
+def question_message(qid: str, assessment: Mapping[str, Any], clarify: Any = False,
+                     attempt: int = 1, slots: Optional[Mapping[str, Any]] = None) -> Message:
+    """The question, worded for the attempt: as written the first time, in plainer words
+    the second, and the third time with a one-line hint, the buttons and a person."""
+    if qid == CONFIRM:
+        return recap_message(slots or {}, assessment)
     q = QUESTIONS[qid]
     items = question_items(qid, assessment) or list(q["items"])
     partial = len(items) < len(q["items"])
     buttons: List[Dict[str, str]] = []
-    text = q["text"]
+    text = q["text"] if attempt < 2 else q.get("plain", q["text"])
     dont_know = _button(KB.raw["buttons"]["dont_know"], "dont_know")
     if q["kind"] == "checklist":
-        if clarify:
-            text = "Which of them? Tap each one that applies, or tell me in your own words."
+        if clarify == "unclear":
+            text = DIALOGUE["unclear"]
+        elif clarify:
+            text = DIALOGUE["which"]
         elif partial:
-            text = "Anything else from this list? " + text
+            text = DIALOGUE["anything_else"] + text
         buttons = [_button(_label(i), "inform", {"fact": i}) for i in items
                    if i != "recent_procedures_asked"]
         buttons += [_button(KB.raw["buttons"]["none"], "deny"), dont_know]
@@ -52,16 +64,70 @@ def question_message(qid: str, assessment: Mapping[str, Any], clarify: bool = Fa
         buttons = [_button(f"{t}", "inform", {"skin_type": str(n)})
                    for n, t in KB.raw["skin_type_choices"].items()] + [dont_know]
     elif q["kind"] == "open" and partial:
-        text = f"Could you also tell me {_join([KB.label(i) for i in items])}?"
+        text = DIALOGUE["also_tell"].format(items=_join([KB.label(i) for i in items]))
         if items == ["concerns"]:
             buttons = [_button(c["label"][:1].upper() + c["label"][1:], "inform", {"concern": cid})
                        for cid, c in KB.concerns.items()]
     else:
         buttons = [dont_know]
+    if attempt >= 3:
+        text = f"{text}\n{DIALOGUE['last_try']}"
+        if q["kind"] == "open" and "concerns" in items and not buttons[:-1]:
+            buttons = [_button(c["label"][:1].upper() + c["label"][1:], "inform", {"concern": cid})
+                       for cid, c in KB.concerns.items()] + [dont_know]
+        buttons = buttons + [_button(KB.raw["buttons"]["person"], "request_human")]
     return {"text": text, "buttons": buttons}
 
 
+def recap_message(slots: Mapping[str, Any], assessment: Mapping[str, Any]) -> Message:
+    """What a home answer would rest on, in plain words, with "That's right" and
+    "Something's wrong"; after "Something's wrong", an invitation to correct in words."""
+    r = DIALOGUE["recap"]
+    buttons = [_button(r["right"], "affirm"), _button(r["wrong"], "deny")]
+    if slots.get("correcting"):
+        return {"text": r["correcting"], "buttons": [_button(r["right"], "affirm")]}
+    intake = intake_from_slots(slots)
+    lines = [r["intro"]]
+    concerns = [KB.concerns[c]["label"] for c in intake.get("concerns", []) if c in KB.concerns]
+    areas = [KB.areas[a]["label"] for a in intake.get("areas", []) if a in KB.areas]
+    age = r["age"].format(age=_num(intake["age"])) if intake.get("age") is not None else ""
+    if concerns or areas:
+        lines.append(r["goals"].format(concerns=_join(concerns or ["your skin"]),
+                                       areas=_join(areas or ["skin"]), age=age))
+    device = intake.get("device") or {}
+    if device:
+        what = " ".join(x for x in (f"{_num(device['needle_mm'])} mm" if device.get("needle_mm")
+                                    is not None else "", device.get("type") or "") if x)
+        lines.append(r["device"].format(device=what))
+    facts = intake.get("facts", {})
+    applies = [KB.label(f) for f in FACTS if facts.get(f) is True
+               and f not in ("recent_procedures_asked", "isotretinoin_ever")]
+    applies += [f"{KB.procedures[p]['label']} ({_num(d)} days ago)"
+                for p, d in (intake.get("recent_procedures") or {}).items() if p in KB.procedures]
+    if intake.get("skin_type") is not None:
+        applies.append(KB.raw["skin_type_choices"][intake["skin_type"]].lower())
+    if applies:
+        lines.append(r["applies"].format(items=_join(applies)))
+    unknown = [KB.label(i) for i in list(assessment.get("to_ask") or [])
+               if i in KB.facts and i != "recent_procedures_asked"]
+    if unknown:
+        lines.append(r["not_known"].format(items=_join(unknown)))
+    critical = [i for i in KB.raw["ask_order"] if i.get("critical")]
+    denied = [KB.label(i["id"]) for i in critical if facts.get(i["id"]) is False
+              and i["id"] in KB.facts and i["id"] != "isotretinoin_ever"]
+    if denied:
+        lines.append(r["none_of"].format(items=_join(denied)))
+    lines.append(r["question"])
+    return {"text": "\n".join(lines), "buttons": buttons}
+
+
+def _num(v: Any) -> str:
+    return f"{float(v):g}"
+
+
 def why_question(qid: Optional[str]) -> Message:
+    if qid == CONFIRM:
+        return {"text": KB.raw["consent"]["why_recap"]}
     if qid == "consent" or qid is None:
         return {"text": "Some health conditions, medicines and skin problems make home "
                         "microneedling unsafe, so I can only give a safe answer if I can ask "

@@ -12,12 +12,14 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import SPACY_DOCS
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import (ENTITIES, INTENT, INTENT_NAME_KEY,
+                                       PREDICTED_CONFIDENCE_KEY, TEXT)
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from actions.nlu import spacy_pipeline  # noqa: F401 (registers the spaCy component)
 from actions.nlu.entities import entities_from_doc
+from actions.nlu.facts import looks_like_question
 from actions import rasa_patches
 
 rasa_patches.install()
@@ -49,6 +51,52 @@ class FactEntityExtractor(GraphComponent, EntityExtractorMixin):
             for e in found:
                 e["extractor"] = self.__class__.__name__
             message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+
+WARNING_SIGN_FLAGS = ("negated", "hypothetical", "family", "stopped")
+STATEMENT_ENTITIES = ("fact", "concern", "area", "device", "procedure", "age", "needle_mm",
+                      "skin_type")
+QUESTION_INTENTS = ("ask_why", "out_of_scope", "bot_challenge")
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class IntentCorrector(GraphComponent):
+    """Runs after DIET and the FallbackClassifier and corrects the guesses that cost people
+    dearly: a warning sign is always `report_symptom`, whatever else the message asks ("my
+    lips are swelling, is that normal?" must get the emergency answer, not the FAQ); and a
+    message that states facts is never `nlu_fallback` ("did you mean ...?" would drop them),
+    it is `inform`."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {}
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "IntentCorrector":
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            entities = message.get(ENTITIES) or []
+            intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            new = None
+            if any(e.get("entity") == "red_flag" and not any(e.get(f) for f in WARNING_SIGN_FLAGS)
+                   for e in entities):
+                new = "report_symptom"
+            elif any(e.get("entity") in STATEMENT_ENTITIES for e in entities) and (
+                    intent == "nlu_fallback" or (
+                        intent in QUESTION_INTENTS or str(intent).startswith("faq_"))
+                    and not looks_like_question(message.get(TEXT) or "")):
+                # "I'm not on roaccutane anymore, I finished in September" is not an FAQ
+                new = "inform"
+            if new and new != intent:
+                message.set(INTENT, {INTENT_NAME_KEY: new, PREDICTED_CONFIDENCE_KEY: 1.0},
+                            add_to_output=True)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -2,25 +2,53 @@
 
 Pure Python (no Rasa): the conversation's slot extraction and `python -m actions.nlu extract`
 both call `facts_from_message`, so what support staff see is what the assistant understood.
+
+Reading is fail-safe (policy section 9): a fact is *yes* only when affirmed and *no* only when
+that very fact is denied; a hedge, a vague past for something about the present, another
+person's history or a hypothetical leaves it *unknown* (listed in `unknown_facts`, so that a
+later "none of the others" cannot turn it into a no, and the dialogue asks about it).
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from actions.triage.engine import default_kb
 
 DAYS_PER_MONTH = 30.4375
 ANSWER_INTENTS = {"inform", "affirm", "deny", "dont_know"}
-# Messages that ask or chat state nothing about the person ("which depth for my nose?").
+# Messages that ask or chat: they state nothing negative about the person ("which depth for
+# my nose?"); what they affirm about the person counts ("I'm 44, is 1 mm ok for my lines?").
 NON_STATEMENT_PREFIXES = ("faq_",)
 NON_STATEMENT_INTENTS = {"ask_why", "out_of_scope", "bot_challenge"}
+NEVER_CUES = {"never", "never had", "never have", "never taken", "never took", "never been on"}
+
+
+QUESTION_WORDS = {"what", "whats", "what's", "how", "can", "could", "is", "isn't", "are", "should",
+                  "shall", "when", "which", "why", "does", "do", "did", "will", "would", "may",
+                  "where", "who", "am", "any", "anyone", "pls", "please"}
+
+
+def looks_like_question(text: str) -> bool:
+    """A question mark, or a sentence that opens with a question word ("can I use it while
+    on accutane", "how long after botox"); a statement otherwise, whatever the intent
+    classifier guessed ("I'm not on roaccutane anymore, I finished in September")."""
+    text = (text or "").lower()
+    if "?" in text:
+        return True
+    for sentence in re.split(r"[.!\n]+", text):
+        first = re.findall(r"[a-z']+", sentence)[:3]
+        first = [w for w in first if w not in ("hi", "hey", "hello", "hiya", "ok", "so", "and",
+                                              "but", "also", "oh", "um", "quick", "question")]
+        if first and first[0] in QUESTION_WORDS:
+            return True
+    return False
 
 
 def empty_update() -> Dict[str, Any]:
     return {"facts": {}, "concerns": [], "areas": [], "device": {}, "age": None,
             "skin_type": None, "recent_procedures": {}, "red_flags": [],
-            "unknown_questions": []}
+            "unknown_questions": [], "unknown_facts": [], "unclear": False}
 
 
 def _set(update: Dict[str, Any], fact: str, value: Any) -> None:
@@ -29,35 +57,47 @@ def _set(update: Dict[str, Any], fact: str, value: Any) -> None:
     if update["facts"].get(fact) is True and value is False:
         return
     update["facts"][fact] = value
+    if fact in update["unknown_facts"] and value is not None:
+        update["unknown_facts"].remove(fact)
 
 
-def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any], kb) -> None:
+def _unknown(update: Dict[str, Any], fact: str) -> None:
+    """Mentioned, but neither affirmed nor denied: stays unknown and is asked."""
+    if fact not in update["facts"] and fact not in update["unknown_facts"]:
+        update["unknown_facts"].append(fact)
+
+
+def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any], kb,
+                  question: Optional[str] = None) -> None:
     lex = kb.raw["lexicon"]
     current_state = set(lex["current_state_facts"])
     recent_days = lex["recent_days"]
     control: Optional[bool] = None
     for e in entities:
         kind, value = e.get("entity"), e.get("value")
-        negated, past = bool(e.get("negated")), bool(e.get("past"))
-        ago = e.get("ago_days")
-        if e.get("hypothetical") or (e.get("uncertain") and kind != "red_flag"):
-            continue  # "what if I'm pregnant?", "not sure about accutane" state nothing
+        negated = bool(e.get("negated"))
+        if kind in ("fact", "procedure", "control", "skin_type") and (e.get("hypothetical")
+                                                                    or e.get("family")):
+            continue  # "what if I'm pregnant?", "my mum has keloids" state nothing about them
+        if kind == "red_flag" and (e.get("hypothetical") or e.get("family")):
+            continue
+        if kind == "red_flag":
+            # Safety first: a warning sign counts even hedged or inside a question; only a
+            # clear "no swelling" or one that is over ("the swelling has gone") does not.
+            if value in kb.red_flags and not negated and not e.get("stopped"):
+                _add(update["red_flags"], [value])
+            continue
         if kind == "fact" and value in kb.facts:
-            if value == "isotretinoin_current":
-                _isotretinoin(update, negated, past, ago, e.get("negation_cue"))
-            elif negated:
-                _set(update, value, False)
-            elif past and value in recent_days:
-                _set(update, value, not (ago is not None and ago >= recent_days[value]))
-            elif past and value in current_state:
-                _set(update, value, False)
+            if e.get("uncertain"):
+                _unknown(update, value)
             else:
-                _set(update, value, True)
+                _fact(update, value, e, current_state, recent_days)
         elif kind == "control":
-            control = (str(value) == "true") != negated
+            if not e.get("uncertain"):
+                control = (str(value) == "true") != negated
         elif kind == "concern" and value in kb.concerns and not negated:
             _add(update["concerns"], [value])
-        elif kind == "area" and not negated:
+        elif kind == "area" and not negated and not e.get("site"):
             _add(update["areas"], [a for a in str(value).split("+") if a in kb.areas])
         elif kind == "device" and value in kb.device_types and not negated:
             update["device"]["type"] = value
@@ -65,26 +105,63 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             update["device"]["needle_mm"] = float(value)
         elif kind == "age":
             update["age"] = float(value) if float(value) != int(float(value)) else int(float(value))
-        elif kind == "skin_type" and not negated:
-            try:
-                update["skin_type"] = int(value)
+        elif kind == "skin_type" and not negated and not e.get("uncertain"):
+            try:  # several descriptions: the darker one, the cautious reading
+                update["skin_type"] = max(int(value), update["skin_type"] or 0)
             except (TypeError, ValueError):
                 pass
         elif kind == "procedure" and value in kb.procedures and not negated:
             # No date given: count it as today, the cautious reading (the wait is longest).
+            ago = e.get("ago_days")
             update["recent_procedures"][value] = round(ago, 1) if ago is not None else 0
-        elif kind == "red_flag" and value in kb.red_flags and not negated:
-            _add(update["red_flags"], [value])
-    if control is not None:
+    # a lone number beside what the person wants ("27, acne scars on my cheeks") is their age
+    numbers = [e for e in entities if e.get("entity") == "number"]
+    if update["age"] is None and len(numbers) == 1 and 13 <= float(numbers[0]["value"]) <= 100 \
+            and (update["concerns"] or update["areas"] or update["device"] or update["facts"]):
+        update["age"] = int(float(numbers[0]["value"]))
+    # "well controlled" says something only about a diabetes named in the same message, or
+    # in answer to the question about it
+    if control is not None and (update["facts"].get("diabetes") is True
+                                or question == "diabetes_control"):
         _set(update, "diabetes_controlled", control)
-        if update["facts"].get("diabetes") is None and control is not None:
-            update["facts"].setdefault("diabetes", True)
+
+
+def _fact(update, value: str, e: Mapping[str, Any], current_state, recent_days) -> None:
+    negated = bool(e.get("negated"))
+    stopped, historical = bool(e.get("stopped")), bool(e.get("historical"))
+    ongoing = bool(e.get("ongoing"))
+    ago = e.get("ago_days")
+    if value == "isotretinoin_current":
+        past = (stopped or historical or ago is not None) and not ongoing
+        # "not on roaccutane anymore, finished in September": not now, but taken before
+        _isotretinoin(update, negated and not (stopped or ago is not None), past, ago,
+                      e.get("negation_cue"))
+        return
+    if negated:
+        _set(update, value, False)
+        return
+    if value not in current_state:
+        _set(update, value, True)  # history: a past mention is still true
+        return
+    if ongoing:
+        _set(update, value, True)
+    elif stopped:
+        _set(update, value, False)  # an explicit end: "stopped aspirin", "it has healed"
+    elif historical or ago is not None:
+        # a vague past says nothing about now ("acne as a teenager"), unless it was recent
+        # enough to count as now ("sunburn 3 days ago")
+        if value in recent_days and ago is not None and ago < recent_days[value]:
+            _set(update, value, True)
+        else:
+            _unknown(update, value)
+    else:
+        _set(update, value, True)
 
 
 def _isotretinoin(update, negated: bool, past: bool, ago, cue: Optional[str]) -> None:
     if negated:
         _set(update, "isotretinoin_current", False)
-        if cue == "never":
+        if cue in NEVER_CUES:
             _set(update, "isotretinoin_ever", False)
         return
     if past:
@@ -109,6 +186,58 @@ def _question(kb, qid: Optional[str]) -> Optional[Mapping[str, Any]]:
     return None
 
 
+# ------------------------------------------------------------------ short answers
+
+_ANSWER_CACHE: Dict[int, List[Tuple[Tuple[str, ...], str]]] = {}
+
+
+def _words(text: str) -> List[str]:
+    text = (text or "").lower().replace("’", "'").replace("‘", "'")
+    return re.findall(r"[a-z0-9']+|[^\sa-z0-9']", text)
+
+
+def _answer_phrases(kb) -> List[Tuple[Tuple[str, ...], str]]:
+    key = id(kb)
+    if key not in _ANSWER_CACHE:
+        out = []
+        for kind, phrases in kb.raw["lexicon"]["answers"].items():
+            for p in phrases:
+                out.append((tuple(_words(str(p))), kind))
+        # longest first; a hedge before a yes or no of the same length ("don't know" beats
+        # "i don't")
+        out.sort(key=lambda x: (-len(x[0]), x[1] != "dont_know"))
+        _ANSWER_CACHE[key] = out
+    return _ANSWER_CACHE[key]
+
+
+def plain_answer(text: str, kb=None) -> Optional[str]:
+    """"yes", "no" or "dont_know" for a short answer in any words ("sure, go for it",
+    "alright no worries", "nah never had any of those", "no idea tbh"), or None.
+    Phrases are matched whole and longest first; when yes and no are both said, the last
+    one wins ("nah... actually ok fine, go on"); a hedge wins over both."""
+    kb = kb or default_kb()
+    words = _words(text)
+    if not words or len(words) > 40:
+        return None
+    used = [False] * len(words)
+    found: List[Tuple[int, str]] = []
+    for phrase, kind in _answer_phrases(kb):
+        n = len(phrase)
+        for i in range(len(words) - n + 1):
+            if tuple(words[i:i + n]) == phrase and not any(used[i:i + n]):
+                found.append((i, kind))
+                for k in range(i, i + n):
+                    used[k] = True
+    if not found:
+        return None
+    kinds = {k for _, k in found}
+    if "dont_know" in kinds:
+        return "dont_know"
+    return max(found)[1]
+
+
+# ------------------------------------------------------------------ one message
+
 def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] = None,
                        text: str = "", question: Optional[str] = None,
                        unknown_items: Iterable[str] = (), rest_false: bool = False,
@@ -125,22 +254,27 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     q = _question(kb, question)
     if q is not None and _answers(q, entities):
         intent = "inform"  # "fair skin" to the skin-type question is an answer, whatever DIET guessed
-    if intent in NON_STATEMENT_INTENTS or intent == "dont_know" \
-            or (intent or "").startswith(NON_STATEMENT_PREFIXES):
-        # Safety first: a warning sign counts even inside a question ("is pus normal?").
-        _entity_facts([e for e in entities if e.get("entity") == "red_flag"], update, kb)
-        if intent != "dont_know":
+    if q is not None and intent not in ("inform",):
+        # a short answer in the person's own words beats the intent classifier's guess
+        said = plain_answer(text, kb)
+        if said is not None and not _names_something(entities):
+            intent = {"yes": "affirm", "no": "deny", "dont_know": "dont_know"}[said]
+    is_question = (intent in NON_STATEMENT_INTENTS or (intent or "").startswith(NON_STATEMENT_PREFIXES)) \
+        and (looks_like_question(text) or not _names_something(entities))
+    if is_question or intent == "dont_know":
+        # A question, or "I don't know the others, but I'm on warfarin": keep what is stated
+        # as true (warning signs always), never read anything as a "no".
+        _entity_facts([e for e in entities if not e.get("negated")], update, kb, question)
+        if is_question:
             return update
-        # "I don't know the others, but I'm on warfarin": keep what is stated as true, never
-        # read the "don't know" as a "no".
-        _entity_facts([e for e in entities if not e.get("negated")
-                       and e.get("entity") not in ("control", "red_flag")], update, kb)
     else:
-        _entity_facts(entities, update, kb)
+        _entity_facts(entities, update, kb, question)
     if q is None or intent not in ANSWER_INTENTS:
         return update
     items = [i for i in q["items"] if i in set(unknown_items) or not unknown_items]
-    stated = set(update["facts"]) | {k for k in ("age", "skin_type") if update[k] is not None}
+    stated = set(update["facts"]) | set(update["unknown_facts"]) \
+        | {k for k in ("age", "skin_type") if update[k] is not None}
+    unexplained = any(e.get("entity") == "unexplained" for e in entities)
     kind = q["kind"]
     bare = re.fullmatch(r"\s*(\d+(?:[.,]\d+)?)\s*", text or "")
     bare_number = float(bare.group(1).replace(",", ".")) if bare else None
@@ -148,6 +282,11 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
         update["unknown_questions"].append(q["id"])
     elif kind in ("checklist", "yes_no") and (intent == "deny" or (rest_false and intent == "inform")):
         if kind == "yes_no" and intent == "inform":
+            return update
+        if unexplained and kind == "checklist":
+            # "only the patch near my temple, the rest is fine": something was named that I
+            # don't know; no item becomes a no, the question is asked again more plainly
+            update["unclear"] = True
             return update
         for item in items:
             if item not in stated and item in kb.facts:
@@ -167,28 +306,42 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
         age = bare_number if bare_number is not None else _lone_number(text, entities)
         if age is not None and 10 <= age <= 120:
             update["age"] = int(age) if age == int(age) else age
-    elif q["id"] == "skin_type" and bare_number is not None and update["skin_type"] is None:
+    elif q["id"] == "skin_type" and bare_number is not None and update["skin_type"] is None \
+            and 1 <= bare_number <= 6:
         update["skin_type"] = int(bare_number)
     if q["id"] == "products_procedures" and (update["recent_procedures"] or intent == "deny"):
         _set(update, "recent_procedures_asked", True)
     return update
 
 
+def _names_something(entities: Iterable[Mapping[str, Any]]) -> bool:
+    return any(e.get("entity") in ("fact", "concern", "area", "device", "procedure", "age",
+                                   "needle_mm", "skin_type", "red_flag") for e in entities)
+
+
 def _answers(q: Mapping[str, Any], entities: Iterable[Mapping[str, Any]]) -> bool:
     """Does the message name something the question asks about?"""
     items = set(q["items"])
     for e in entities:
-        if e.get("hypothetical") or e.get("uncertain"):
+        if e.get("hypothetical") or e.get("family"):
             continue
         kind, value = e.get("entity"), e.get("value")
         if (kind == "fact" and value in items) or (kind in ("skin_type", "age") and kind in items) \
-                or (kind == "concern" and "concerns" in items) or (kind == "area" and "areas" in items):
+                or (kind == "concern" and "concerns" in items) \
+                or (kind == "area" and "areas" in items and not e.get("site")) \
+                or (kind == "procedure" and "recent_procedures_asked" in items) \
+                or (kind == "number" and "age" in items) \
+                or (kind == "control" and "diabetes_controlled" in items):
             return True
     return False
 
 
 def _lone_number(text: str, entities: Iterable[Mapping[str, Any]]) -> Optional[float]:
-    """The one number in a message that no entity explains ("wrinkles on my forehead, 40")."""
+    """The one number in a message that no entity explains ("wrinkles on my forehead, 40",
+    "good morning - thirty-six and worried about my neck")."""
+    numbers = [e for e in entities if e.get("entity") == "number"]
+    if len(numbers) == 1:
+        return float(numbers[0]["value"])
     spans = [(e.get("start", 0), e.get("end", 0)) for e in entities]
     found = [m for m in re.finditer(r"(?<![\w.])(\d{1,3})(?![\w.])", text or "")
              if not any(s <= m.start() < e for s, e in spans)]

@@ -1,22 +1,40 @@
 """The project's own spaCy pipeline, generated from the knowledge base's lexicon.
 
-No pretrained spaCy model can be downloaded here, so the pipeline is: blank English, an
-entity ruler whose patterns come from `lexicon` in knowledge_base.yml, and `fact_context`,
-which reads negation, past/ongoing use, hypotheticals and numbers (ages, needle lengths,
-durations) around each mention. `python -m actions.nlu build` saves it under models/ and
-Rasa's SpacyNLP loads it by path. Importing this module registers the component, which is
-why the Rasa component that reads its output imports it.
+No pretrained spaCy model can be downloaded here, so the pipeline is built from parts that
+install from PyPI, and the knowledge base's words:
+
+1. `sentencizer` (spaCy) — sentence boundaries, the outer limit of every scope;
+2. `lemmatizer` (spaCy, lookup tables from `spacy-lookups-data`) — dictionary forms, so
+   "rollers", "swollen" and "blisters" meet "roller", "swell" and "blister";
+3. `fact_norm` — each token's NORM: its dictionary form, or, for a word no English word list
+   knows ("acutane", "eliqus", "xeralto"), the closest lexicon word (rapidfuzz), so typos in
+   brand names are still found;
+4. `entity_ruler` (exact phrases of the lexicon) and `lemma_ruler` (the same phrases by NORM,
+   plus the red-flag word pairs: "my mouth is blowing up", "throat feels like it's closing");
+5. `fact_scope` — medspaCy's ConText with rules generated from the lexicon's cues: negation,
+   hedges (unknown), hypotheticals, an explicit end ("came off"), a vague past ("as a teen"),
+   ongoing use ("since", "I'm on"), another person ("my mum"), and where scopes end;
+6. `fact_context` — numbers (ages "44M", needle lengths "half a mil", durations "3 weeks ago",
+   dates "in March", "at Christmas" computed from today), the event each time phrase belongs
+   to, and places named for a history ("cold sores round my mouth") that are not treatment
+   areas.
+
+`python -m actions.nlu build` saves it under models/ and Rasa's SpacyNLP loads it by path.
+Importing this module registers the components, which is why the Rasa component that reads
+its output imports it.
 """
 
 
 import bisect
+import datetime as _dt
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.lang.en.stop_words import STOP_WORDS
+from spacy.tokens import Doc, Span, Token
 
 from actions.triage.engine import default_kb
 
@@ -24,6 +42,7 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "models" / "spacy_pipeline"
 
 SECTION_LABELS = {"facts": "FACT", "concerns": "CONCERN", "areas": "AREA", "devices": "DEVICE",
                   "procedures": "PROCEDURE", "red_flags": "RED_FLAG", "skin_types": "SKIN_TYPE"}
+NUMBER_LABELS = ("AGE", "NEEDLE_MM", "DURATION", "NUMBER")
 
 WORD_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -36,33 +55,82 @@ WORD_NUMBERS = {
 UNIT_DAYS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "wk": 7, "wks": 7, "month": 30.4375,
              "months": 30.4375, "mo": 30.4375, "mos": 30.4375, "mth": 30.4375, "mths": 30.4375,
              "year": 365.25, "years": 365.25, "yr": 365.25, "yrs": 365.25}
-MM_UNITS = {"mm", "millimetre", "millimetres", "millimeter", "millimeters", "mil", "mils"}
+DAYS_PER_MONTH = UNIT_DAYS["month"]
+MM_UNITS = {"mm", "millimetre", "millimetres", "millimeter", "millimeters", "mil", "mils", "ml"}
 RELATIVE_DAYS = {("yesterday",): 1, ("today",): 0, ("last", "week"): 7, ("last", "month"): 30.4375,
                  ("last", "year"): 365.25, ("this", "week"): 3, ("this", "month"): 15,
-                 ("the", "other", "day"): 3, ("recently",): 7, ("a", "while", "ago"): 365.25}
-AGE_AFTER = {"years", "year", "yo", "y/o", "yrs", "yr", "y.o.", "y.o"}
-AGE_BEFORE = {"age", "aged", "i'm", "im", "am"}
+                 ("the", "other", "day"): 3, ("recently",): 7, ("a", "while", "ago"): 365.25,
+                 ("a", "while", "back"): 365.25, ("ages", "ago"): 730.5, ("last", "night"): 1,
+                 ("this", "morning"): 0, ("tonight",): 0, ("couple", "of", "days", "ago"): 2}
+AGO_WORDS = ("ago", "back", "before", "earlier", "prior")
+AGE_AFTER = {"years", "year", "yo", "y/o", "yrs", "yr", "y.o.", "y.o", "yrs old", "m", "f",
+             "male", "female", "man", "woman", "guy", "girl", "lady"}
+AGE_BEFORE = {"age", "aged", "i'm", "im", "am", "m", "f", "male", "female"}
+MONTHS = {"january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
+          "apr": 4, "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8,
+          "september": 9, "sept": 9, "sep": 9, "october": 10, "oct": 10, "november": 11,
+          "nov": 11, "december": 12, "dec": 12}
+# Month names that are also ordinary words count only after one of these ("in May").
+MONTH_LEADS = {"in", "since", "last", "from", "until", "till", "til", "of", "early", "late",
+               "mid", "end", "beginning", "start", "around", "about", "back"}
+WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
+            "sunday": 6}
+HOLIDAYS = {("christmas",): (12, 25), ("xmas",): (12, 25), ("new", "year"): (1, 1),
+            ("new", "years"): (1, 1), ("easter",): (4, 5), ("halloween",): (10, 31),
+            ("thanksgiving",): (11, 26), ("summer",): (7, 15), ("winter",): (1, 15),
+            ("spring",): (4, 15), ("autumn",): (10, 15), ("fall",): (10, 15)}
 
-for _name, _default in (("negated", False), ("negation_cue", None), ("past", False),
-                        ("uncertain", False),
-                        ("hypothetical", False), ("ago_days", None), ("value", None)):
+SPAN_FLAGS = ("negated", "uncertain", "hypothetical", "stopped", "historical", "ongoing",
+              "family", "site")
+for _name in SPAN_FLAGS:
+    if not Span.has_extension(_name):
+        Span.set_extension(_name, default=False)
+for _name, _default in (("negation_cue", None), ("ago_days", None), ("value", None),
+                        ("since_days", None), ("past", False)):
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=_default)
 if not Doc.has_extension("rest_false"):
     Doc.set_extension("rest_false", default=False)
+if not Doc.has_extension("unexplained"):
+    Doc.set_extension("unexplained", default=[])
+
+# ConText categories: the knowledge base's cue list -> (category, direction, max scope).
+CONTEXT_CUES = {
+    "negation": ("NEGATED_EXISTENCE", "FORWARD", None),
+    "hedge": ("POSSIBLE_EXISTENCE", "FORWARD", 8),
+    "hedge_after": ("POSSIBLE_EXISTENCE", "BACKWARD", 5),
+    "hypothetical": ("HYPOTHETICAL", "FORWARD", None),
+    "stopped": ("STOPPED", "FORWARD", 5),
+    "stopped_after": ("STOPPED", "BACKWARD", 5),
+    "past": ("HISTORICAL", "FORWARD", 5),
+    "past_after": ("HISTORICAL", "BACKWARD", 6),
+    "ongoing": ("ONGOING", "FORWARD", 5),
+    "ongoing_after": ("ONGOING", "BACKWARD", 6),
+    "family": ("FAMILY", "FORWARD", 8),
+    "clause_break": ("TERMINATE", "TERMINATE", None),
+    "pseudo": ("PSEUDO", "PSEUDO", None),
+}
+SPAN_ATTRS = {"NEGATED_EXISTENCE": {"negated": True}, "POSSIBLE_EXISTENCE": {"uncertain": True},
+              "HYPOTHETICAL": {"hypothetical": True}, "STOPPED": {"stopped": True},
+              "HISTORICAL": {"historical": True}, "ONGOING": {"ongoing": True},
+              "FAMILY": {"family": True}}
+
+
+def _clean(text: str) -> str:
+    return str(text).lower().replace("’", "'").replace("‘", "'")
 
 
 def _phrases(items: Iterable[str], tokenizer=None) -> List[Tuple[str, ...]]:
     """Cue phrases as token tuples, split the way the pipeline splits text ("don't" -> do, n't)."""
     out = []
     for p in items:
-        p = p.lower().replace("’", "'")
+        p = _clean(p)
         out.append(tuple(t.lower_ for t in tokenizer(p)) if tokenizer else tuple(p.split()))
     return out
 
 
 def _tokens_text(doc: Doc) -> List[str]:
-    return [t.lower_.replace("’", "'") for t in doc]
+    return [_clean(t.lower_) for t in doc]
 
 
 def _find(words: List[str], phrases: List[Tuple[str, ...]], start: int, end: int):
@@ -77,7 +145,8 @@ def _positions(words: List[str], phrases: List[Tuple[str, ...]]) -> List[Tuple[i
     """(start, end) of every occurrence of the phrases, found in one pass over the text."""
     by_first: Dict[str, List[Tuple[str, ...]]] = {}
     for p in phrases:
-        by_first.setdefault(p[0], []).append(p)
+        if p:
+            by_first.setdefault(p[0], []).append(p)
     out = []
     for i, w in enumerate(words):
         for p in by_first.get(w, ()):
@@ -94,11 +163,19 @@ def _number_at(words: List[str], i: int) -> Tuple[Optional[float], int]:
     'twenty-nine', 'a couple of', 'half a', 'a quarter of a'). Returns (value, index after
     it) or (None, i)."""
     w = words[i] if i < len(words) else ""
+    if w == "point" and i + 1 < len(words) and words[i + 1] in WORD_NUMBERS \
+            and WORD_NUMBERS[words[i + 1]] < 10 and words[i + 1] not in ("a", "an", "half", "quarter"):
+        digits, j = "", i + 1  # "point two five" -> 0.25
+        while j < len(words) and words[j] in WORD_NUMBERS and WORD_NUMBERS[words[j]] < 10 \
+                and words[j] not in ("a", "an", "half", "quarter", "couple", "few", "several"):
+            digits += str(int(WORD_NUMBERS[words[j]]))
+            j += 1
+        return float("0." + digits), j
     m = re.fullmatch(_NUM, w)
     if m:
         return float(m.group(1).replace(",", ".")), i + 1
-    m = re.fullmatch(_NUM + r"(mm|yo|y/o|months?|yrs?|years?|days?|weeks?|wks?|mos?)", w)
-    if m:  # "1mm" when the tokenizer kept it whole; the unit is handled by the caller
+    m = re.fullmatch(_NUM + r"(mm|ml|yo|y/o|months?|yrs?|years?|days?|weeks?|wks?|mos?|[mf])", w)
+    if m:  # "1mm" or "44m" when the tokenizer kept it whole; the unit is handled by the caller
         return float(m.group(1).replace(",", ".")), i + 1
     if w in WORD_NUMBERS:
         v, j = WORD_NUMBERS[w], i + 1
@@ -122,18 +199,156 @@ def _number_at(words: List[str], i: int) -> Tuple[Optional[float], int]:
     return None, i
 
 
-@Language.factory("fact_context", default_config={"cues": {}})
-def make_fact_context(nlp: Language, name: str, cues: Dict[str, List[str]]):
-    return FactContext(cues, nlp.tokenizer)
+def _days_since(month: int, day: int, year: Optional[int] = None,
+                today: Optional[_dt.date] = None) -> float:
+    """Days from the last <month>/<day> (of `year` if given) to today."""
+    today = today or _dt.date.today()
+    if year is None:
+        year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
+    try:
+        then = _dt.date(year, month, min(day, 28))
+    except ValueError:
+        return 0.0
+    return float(max((today - then).days, 0))
+
+
+# --------------------------------------------------------------------------- fact_norm
+
+@Language.factory("fact_norm", default_config={"keep": [], "targets": [], "protected": []})
+def make_fact_norm(nlp: Language, name: str, keep: List[str], targets: List[str],
+                   protected: List[str]):
+    return FactNorm(nlp, keep, targets, protected)
+
+
+class FactNorm:
+    """Sets each token's NORM to its dictionary form (the lookup lemmatizer's), except the
+    words the lexicon keeps as they are ("nursing" is not "nurse"); a word that no English
+    word list knows and that is close to a lexicon word ("acutane") gets that word's form."""
+
+    def __init__(self, nlp: Language, keep: Sequence[str], targets: Sequence[str],
+                 protected: Sequence[str] = ()):
+        self.nlp = nlp
+        self.keep = {_clean(w) for w in keep}
+        self.targets = sorted({_clean(t) for t in targets})
+        # common English words a few edits from a lexicon word ("forever"/"fever",
+        # "filled"/"filler"): never corrected
+        self.protected = set(protected)
+        self._cache: Dict[str, str] = {}
+
+    def _lemma(self, word: str) -> str:
+        try:
+            table = self.nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+            return str(table.get(word, word))
+        except (KeyError, ValueError):
+            return word
+
+    def _correct(self, word: str) -> Optional[str]:
+        """The lexicon word within a few edits (adjacent swaps count as one: optimal string
+        alignment distance): one for 5-6 letters, two for 7-9, three for longer; same first
+        letter, closest wins."""
+        if word in self._cache:
+            return self._cache[word] or None
+        if word in self.targets:
+            return None
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+        limit = _edit_limit(word)
+        candidates = [t for t in self.targets if t[0] == word[0] and abs(len(t) - len(word)) <= limit]
+        best = process.extractOne(word, candidates, scorer=OSA.distance, score_cutoff=limit) \
+            if candidates else None
+        fixed = best[0] if best else ""
+        if len(self._cache) < 50_000:
+            self._cache[word] = fixed
+        return fixed or None
+
+    def __call__(self, doc: Doc) -> Doc:
+        for token in doc:
+            low = _clean(token.lower_)
+            if len(low) > 3 and re.search(r"(.)\1\1", low):  # "sooo", "plsss", "hiii"
+                low = re.sub(r"(.)\1{2,}", r"\1", low)
+            if low in self.keep:
+                token.norm_ = low
+                continue
+            norm = _clean(token.lemma_) if token.lemma_ and token.lower_ == low else low
+            if self.targets and len(low) >= 5 and low.isalpha() and low not in self.protected \
+                    and low not in STOP_WORDS:
+                fixed = self._correct(low)
+                if fixed:  # the corrected word's own dictionary form, as its pattern has
+                    norm = fixed if fixed in self.keep else self._lemma(fixed)
+            token.norm_ = norm
+        return doc
+
+
+# --------------------------------------------------------------------------- fact_scope
+
+@Language.factory("fact_scope", default_config={"rules": []})
+def make_fact_scope(nlp: Language, name: str, rules: List[Dict[str, Any]]):
+    """medspaCy's ConText with the project's rules (generated from the lexicon's cues)."""
+    from medspacy.context import ConText, ConTextRule
+    context = ConText(nlp, name=name, rules=None, span_attrs=SPAN_ATTRS,
+                      prune_on_target_overlap=True, prune_on_modifier_overlap=True)
+    context.add([ConTextRule(**r) for r in rules])
+    return context
+
+
+def context_rules(cues: Dict[str, List[str]], tokenizer) -> List[Dict[str, Any]]:
+    """ConText rules from the lexicon's cue lists. Literal phrases are matched on the
+    lowercased text; a comma followed by a new statement ("not pregnant, on accutane") ends a
+    scope too."""
+    rules: List[Dict[str, Any]] = []
+    for key, (category, direction, scope) in CONTEXT_CUES.items():
+        after = set(map(_clean, cues.get(f"{key}_after", []))) \
+            if direction == "FORWARD" and f"{key}_after" in CONTEXT_CUES else set()
+        for phrase in cues.get(key, []):
+            if direction == "BACKWARD" and key.endswith("_after") \
+                    and _clean(phrase) in set(map(_clean, cues.get(key[:-6], []))):
+                direction_here = "BIDIRECTIONAL"  # in both lists: looks both ways
+            else:
+                direction_here = direction
+            if _clean(phrase) in after:
+                continue  # written as the backward rule, which looks both ways
+            words = [t.lower_ for t in tokenizer(_clean(phrase))]
+            if not words:
+                continue
+            rule: Dict[str, Any] = {"literal": f"{key}:{phrase}", "category": category,
+                                    "direction": direction_here,
+                                    "pattern": [{"LOWER": w} for w in words]}
+            if scope:
+                rule["max_scope"] = scope
+            rules.append(rule)
+    resume = sorted({w for p in cues.get("resume_after_comma", []) for w in _clean(p).split()})
+    rules.append({"literal": "comma then a new statement", "category": "TERMINATE",
+                  "direction": "TERMINATE",
+                  "pattern": [{"TEXT": {"IN": [",", "-", "–", "/", "&"]}},
+                              {"LOWER": {"IN": resume}}]})
+    # an emoji ends a statement as a full stop does ("not pregnant anymore 😅 breastfeeding")
+    rules.append({"literal": "emoji", "category": "TERMINATE", "direction": "TERMINATE",
+                  "pattern": [{"IS_ASCII": False, "IS_ALPHA": False, "IS_DIGIT": False}]})
+    # "no, just diabetes": an answer word before a comma negates nothing after it
+    rules.append({"literal": "answer word", "category": "PSEUDO", "direction": "PSEUDO",
+                  "pattern": [{"LOWER": {"IN": ["no", "nope", "nah", "none"]}},
+                              {"TEXT": {"IN": [",", "!", "-", "–"]}}]})
+    return rules
+
+
+# --------------------------------------------------------------------------- fact_context
+
+@Language.factory("fact_context", default_config={"cues": {}, "vocabulary": [], "medicines": []})
+def make_fact_context(nlp: Language, name: str, cues: Dict[str, List[str]],
+                      vocabulary: List[str], medicines: List[str]):
+    return FactContext(cues, nlp.tokenizer, vocabulary, medicines)
 
 
 class FactContext:
-    """Marks each lexicon mention as negated / past / hypothetical, links durations to them
-    and adds AGE, NEEDLE_MM and DURATION entities. Cue words are located once per message,
-    so the cost grows with the length of the message, not its square."""
+    """After ConText: "X: no" negations, numbers (AGE, NEEDLE_MM, DURATION, NUMBER), the one
+    event each duration belongs to, and places named for a history. Cue words are located once
+    per message, so the cost grows with the length of the message, not its square."""
 
-    def __init__(self, cues: Dict[str, List[str]], tokenizer=None):
+    def __init__(self, cues: Dict[str, List[str]], tokenizer=None, vocabulary=(), medicines=()):
+        self.medicines = set(medicines)
         self.cues = {k: _phrases(v, tokenizer) for k, v in cues.items()}
+        self.known = {w for phrases in self.cues.values() for p in phrases for w in p}
+        self.known |= {_clean(w) for w in vocabulary}
 
     def __call__(self, doc: Doc) -> Doc:
         words = _tokens_text(doc)
@@ -141,59 +356,55 @@ class FactContext:
         taken = set()
         for e in ents:
             taken.update(range(e.start, e.end))
-        at = {k: _positions(words, v) for k, v in self.cues.items()}
-        # "I don't know", "not sure": not a negation of what follows
-        unsure = {i for a, b in at.get("dont_know", []) for i in range(a, b)}
-        at["negation"] = [(a, b) for a, b in at.get("negation", []) if a not in unsure]
-        # "no, just diabetes": an answer word, not a negation of what follows
-        at["negation"] = [(a, b) for a, b in at["negation"]
-                          if not (b < len(words) and words[b] in (",", ".", "!")
-                                  and words[a] in ("no", "nope", "none"))]
-        breaks = sorted({a for a, _ in at.get("clause_break", [])})
-        # a comma followed by a new statement ("not pregnant, on accutane") ends a clause too
-        resume = {a for a, _ in at.get("resume_after_comma", [])}
-        breaks = sorted(set(breaks) | {i for i, w in enumerate(words)
-                                       if w == "," and i + 1 in resume})
+        at = {k: _positions(words, self.cues.get(k, [])) for k in
+              ("clause_break", "rest_false", "negation_after", "dont_know")}
+        breaks = sorted({a for a, _ in at["clause_break"]}
+                        | {s.start for s in doc.sents}
+                        | {i for i, w in enumerate(words) if w in (",", ";", ".", "!", "?")})
         numbers = self._numbers(doc, words, taken)
         doc.ents = sorted(ents + numbers, key=lambda e: e.start)
-        durations = [e for e in doc.ents if e.label_ == "DURATION"]
-        for ent in doc.ents:
-            if ent.label_ in ("AGE", "NEEDLE_MM", "DURATION"):
-                continue
-            k = bisect.bisect_left(breaks, ent.start)
-            lo = breaks[k - 1] + 1 if k > 0 else 0
-            k2 = bisect.bisect_left(breaks, ent.end)
-            hi = breaks[k2] if k2 < len(breaks) else len(words)
-            self._negation(ent, words, lo, hi, at)
-            ent._.past = any(lo <= a < hi and not ent.start <= a < ent.end
-                             for a, _ in at.get("past", []))
-            if ent._.past and any(lo <= a < hi for a, _ in at.get("ongoing", [])):
-                ent._.past = False  # "I've had eczema since I was a kid": still there
-            ent._.hypothetical = any(lo <= a < ent.start for a, _ in at.get("hypothetical", []))
-            # "I don't know about blood thinners": neither yes nor no
-            ent._.uncertain = any(lo <= a < hi for a, _ in at.get("dont_know", []))
-            near = [d for d in durations if lo <= d.start < hi]
-            if near:
-                d = min(near, key=lambda d: (d.start < ent.start, abs(d.start - ent.end)))
-                ent._.ago_days = d._.value
-                ent._.past = True
-        doc._.rest_false = bool(at.get("rest_false"))
+        mentions = [e for e in doc.ents if e.label_ not in NUMBER_LABELS]
+        for ent in mentions:
+            lo, hi = self._clause(ent, breaks, len(words))
+            if ent._.negated:
+                cues = [m.rule.literal.split(":", 1)[-1] for m in getattr(ent._, "modifiers", ())
+                        if m.category == "NEGATED_EXISTENCE"]
+                ent._.negation_cue = cues[0] if cues else None
+            else:
+                self._negation_after(ent, words, hi)
+        self._durations(doc, words, breaks)
+        self._sites(doc, words, breaks)
+        for ent in mentions:
+            if ent._.stopped and ent._.ongoing:
+                # "stopped taking aspirin": the end governs the verb right after it
+                mods = list(getattr(ent._, "modifiers", ()))
+                stops = [m.modifier_span for m in mods if m.category == "STOPPED"]
+                goes = [m.modifier_span for m in mods if m.category == "ONGOING"]
+                if any(a[1] == b[0] for a in stops for b in goes):
+                    ent._.ongoing = False
+            ent._.past = bool(ent._.stopped or ent._.historical) and not ent._.ongoing
+        doc._.rest_false = bool(at["rest_false"])
+        doc._.unexplained = self._unexplained(doc)
         return doc
 
-    def _negation(self, ent: Span, words: List[str], lo: int, hi: int, at) -> None:
-        # A cue before the mention, within its clause and not cut off by a new subject
-        # ("I'm not pregnant, and I have eczema": 'eczema' is not negated).
-        subjects = {a for a, _ in at.get("new_subject", [])}
-        for a, b in sorted(at.get("negation", []), reverse=True):
-            if not (lo <= a and b <= ent.start):
-                continue
-            if not any(b <= k < ent.start for k in subjects):
-                ent._.negated, ent._.negation_cue = True, " ".join(words[a:b])
-            return
-        # "pregnant: no", "keloids - none"
+    @staticmethod
+    def _clause(ent: Span, breaks: List[int], n: int) -> Tuple[int, int]:
+        k = bisect.bisect_right(breaks, ent.start)
+        lo = breaks[k - 1] if k > 0 else 0
+        k2 = bisect.bisect_left(breaks, ent.end)
+        hi = breaks[k2] if k2 < len(breaks) else n
+        return lo, hi
+
+    def _negation_after(self, ent: Span, words: List[str], hi: int) -> None:
+        # "pregnant: no", "keloids - none"; "blood thinners? I don't think so" (a hedge)
         j = ent.end
-        while j < hi and words[j] in (":", "-", "?", "=", "–", ","):
+        while j < len(words) and words[j] in (":", "-", "?", "=", "–", ","):
             j += 1
+        if j > ent.end:
+            for p in self.cues.get("dont_know", []):
+                if tuple(words[j:j + len(p)]) == p:
+                    ent._.uncertain = True
+                    return
         for p in self.cues.get("negation_after", []):
             after = j + len(p)
             # the cue must close the statement: "pregnant: no", "keloids - none." but not
@@ -203,6 +414,72 @@ class FactContext:
                 ent._.negated, ent._.negation_cue = True, " ".join(p)
                 return
 
+    def _durations(self, doc: Doc, words: List[str], breaks: List[int]) -> None:
+        """Each time phrase belongs to one event: the mention just before it in its clause
+        ("botox 10 days ago", "stopped accutane in March", "after my heart attack three years
+        back" -> the heart attack, not the medicine), else the one right after it ("3 weeks
+        ago I had botox")."""
+        mentions = [e for e in doc.ents if e.label_ in ("FACT", "PROCEDURE", "EVENT", "RED_FLAG")]
+        for d in (e for e in doc.ents if e.label_ == "DURATION"):
+            since = d.start > 0 and words[d.start - 1] in ("since", "from")
+            lo, hi = self._clause(d, breaks, len(words))
+            before = [m for m in mentions if m.end <= d.start and m.start >= lo]
+            after = [m for m in mentions if m.start >= d.end and m.start < min(hi, d.end + 6)]
+            target = before[-1] if before else (after[0] if after else None)
+            if target is None and not before:
+                # across one comma: "stopped accutane, about 3 months ago"
+                earlier = [m for m in mentions if m.end <= d.start and m.end >= d.start - 12]
+                target = earlier[-1] if earlier else None
+            if target is None:
+                continue
+            if since or (d.start > 2 and words[d.start - 3:d.start - 1] in (["for", "the"],)):
+                target._.since_days = d._.value
+                target._.ongoing = True
+            else:
+                target._.ago_days = d._.value
+                if target.label_ == "EVENT":
+                    # what happened with the event shares its date ("sunburnt on holiday 4
+                    # days ago"); a medicine does not ("Brilinta after my heart attack")
+                    for m in before[:-1]:
+                        if m.label_ in ("FACT", "PROCEDURE") and m.ent_id_ not in self.medicines \
+                                and m._.ago_days is None:
+                            m._.ago_days = d._.value
+
+    def _sites(self, doc: Doc, words: List[str], breaks: List[int]) -> None:
+        """An area beside a condition, a warning sign, an event or a procedure in the same
+        clause, and nearer to it than to any goal, is where that happened, not where the person
+        wants to microneedle ("prone to cold sores round my mouth", "mole removed from my
+        back", "pus on my cheek")."""
+        ents = [e for e in doc.ents if e.label_ not in NUMBER_LABELS]
+        for area in (e for e in ents if e.label_ == "AREA"):
+            lo, hi = self._clause(area, breaks, len(words))
+            others = [e for e in ents if e is not area and e.label_ != "AREA"
+                      and e.start >= lo and e.end <= hi]
+            if not others:  # "Only vitiligo, a small patch on my hand": the clause before
+                sent = area.sent
+                others = [e for e in ents if e.label_ != "AREA" and e.end <= area.start
+                          and e.start >= max(sent.start, area.start - 8)]
+            if not others:
+                continue
+            near = min(others, key=lambda e: min(abs(e.start - area.end), abs(area.start - e.end)))
+            if near.label_ in ("FACT", "RED_FLAG", "EVENT", "PROCEDURE"):
+                area._.site = True
+
+    def _unexplained(self, doc: Doc) -> List[str]:
+        """Content words that nothing in the lexicon explains ("only the patch near my temple"):
+        an answer holding them is not a plain "no" to a checklist."""
+        inside = {i for e in doc.ents for i in range(e.start, e.end)}
+        known = self.known
+        out = []
+        for t in doc:
+            w = _clean(t.lower_)
+            if t.i in inside or not t.is_alpha or len(w) < 4 or w in STOP_WORDS:
+                continue
+            if w in known or _clean(t.norm_) in known:
+                continue
+            out.append(w)
+        return out
+
     def _numbers(self, doc: Doc, words: List[str], taken: set) -> List[Span]:
         out: List[Span] = []
         i = 0
@@ -210,44 +487,15 @@ class FactContext:
             if i in taken:
                 i += 1
                 continue
-            value, j = _number_at(words, i)
-            if value is None:
-                i += 1
-                continue
-            tail = re.sub(r"^" + _NUM, "", words[j - 1]) if re.match(_NUM, words[j - 1]) else ""
-            unit = tail or (words[j] if j < len(words) else "")
-            k = j if tail else j + 1
-            span: Optional[Span] = None
-            if unit in MM_UNITS and 0 <= value <= 10:
-                span = Span(doc, i, k, label="NEEDLE_MM")
-                span._.value = round(value, 2)
-            elif unit in UNIT_DAYS:
-                end = k
-                ago = end < len(words) and words[end] in ("ago", "back", "since", "before")
-                if ago:
-                    end += 1
-                if ago or (i > 0 and words[i - 1] in ("last", "past", "over")):
-                    span = Span(doc, i, end, label="DURATION")
-                    span._.value = round(value * UNIT_DAYS[unit], 2)
-                elif unit in ("years", "year", "yrs", "yr") and k < len(words) and words[k] == "old":
-                    span = Span(doc, i, k + 1, label="AGE")
-                    span._.value = value
-            elif unit == "y" and words[k:k + 2] == ["/", "o"]:  # "28 y/o"
-                span = Span(doc, i, k + 2, label="AGE")
-                span._.value = value
-            elif unit in AGE_AFTER or (unit == "old"):
-                span = Span(doc, i, k, label="AGE")
-                span._.value = value
-            elif (i > 0 and words[i - 1] in AGE_BEFORE or (i > 1 and words[i - 2:i] in (["i", "'m"], ["i", "m"]))) \
-                    and 10 <= value <= 120 and value == int(value):
-                span = Span(doc, i, j, label="AGE")
-                span._.value = value
+            span = self._date_at(doc, words, i)
+            if span is None:
+                span = self._number_span(doc, words, i)
             if span is not None and not any(t in taken for t in range(span.start, span.end)):
                 out.append(span)
                 taken.update(range(span.start, span.end))
                 i = span.end
             else:
-                i = j if j > i else i + 1
+                i += 1
         # Relative expressions: "last week", "yesterday"
         for phrase, days in RELATIVE_DAYS.items():
             for i, p in _find(words, [phrase], 0, len(words)):
@@ -259,6 +507,115 @@ class FactContext:
                 taken.update(range(i, i + len(p)))
         return out
 
+    @staticmethod
+    def _date_at(doc: Doc, words: List[str], i: int) -> Optional[Span]:
+        """Dates: "in March", "since may 2024", "at Christmas", "last summer", "in 2019"."""
+        w = words[i]
+        prev = words[i - 1] if i > 0 else ""
+        day = re.fullmatch(r"(\d{1,2})(st|nd|rd|th)?", w)
+        if day and i + 1 < len(words) and words[i + 1] in MONTHS and 1 <= int(day.group(1)) <= 31:
+            # "21 November", "3rd March 2025"
+            has_year = i + 2 < len(words) and re.fullmatch(r"(19|20)\d\d", words[i + 2])
+            span = Span(doc, i, i + (3 if has_year else 2), label="DURATION")
+            span._.value = _days_since(MONTHS[words[i + 1]], min(int(day.group(1)), 28),
+                                       int(words[i + 2]) if has_year else None)
+            return span
+        year_at = i + 1 if i + 1 < len(words) and re.fullmatch(r"(19|20)\d\d", words[i + 1]) else None
+        day_before = re.fullmatch(r"(\d{1,2})(st|nd|rd|th)?", words[i - 2] if i > 1 and prev == "of"
+                                  else prev)  # "the 21st of November", "21 November"
+        day_after = re.fullmatch(r"(\d{1,2})(st|nd|rd|th)?", words[i + 1]) if i + 1 < len(words) else None
+        if w in MONTHS and (prev in MONTH_LEADS or year_at or day_before or day_after
+                            or (w not in ("may", "mar", "jan", "jun", "dec", "oct", "aug", "sep") and len(w) > 3)):
+            day = int((day_before or day_after).group(1)) if (day_before or day_after) else 15
+            start = i - (2 if day_before and prev == "of" else 1 if day_before else 0)
+            end = i + 1 + (1 if day_after and not year_at else 0)
+            if day_after and i + 2 < len(words) and re.fullmatch(r"(19|20)\d\d", words[i + 2]):
+                year_at, end = i + 2, i + 3
+            year = int(words[year_at]) if year_at else None
+            span = Span(doc, start, (year_at + 1) if year_at else end, label="DURATION")
+            span._.value = _days_since(MONTHS[w], min(max(day, 1), 28) if day <= 31 else 15, year)
+            return span
+        for phrase, (month, day) in HOLIDAYS.items():
+            n = len(phrase)
+            if tuple(words[i:i + n]) == phrase and (prev in MONTH_LEADS | {"at", "over", "this", "before", "after"}):
+                if phrase[0] in ("summer", "winter", "spring", "autumn", "fall") and prev not in ("last", "this", "in", "over", "since"):
+                    return None
+                span = Span(doc, i, i + n, label="DURATION")
+                span._.value = _days_since(month, day)
+                return span
+        if w in WEEKDAYS and prev in ("on", "last", "since", "this", "past"):
+            today = _dt.date.today()  # the last such day before today
+            span = Span(doc, i, i + 1, label="DURATION")
+            span._.value = float((today.weekday() - WEEKDAYS[w] - 1) % 7 + 1)
+            return span
+        if re.fullmatch(r"(19|20)\d\d", w) and prev in ("in", "since", "from", "until", "till", "of"):
+            year = int(w)
+            today = _dt.date.today()
+            if year <= today.year:
+                span = Span(doc, i, i + 1, label="DURATION")
+                span._.value = _days_since(7, 1, year) if year < today.year else _days_since(1, 1, year) / 2
+                return span
+        return None
+
+    @staticmethod
+    def _number_span(doc: Doc, words: List[str], i: int) -> Optional[Span]:
+        value, j = _number_at(words, i)
+        if value is None:
+            # "m44", "f29", "f, 29"
+            m = re.fullmatch(r"[mf](\d{2})", words[i])
+            if m:
+                span = Span(doc, i, i + 1, label="AGE")
+                span._.value = float(m.group(1))
+                return span
+            return None
+        tail = re.sub(r"^" + _NUM, "", words[j - 1]) if re.match(_NUM, words[j - 1]) else ""
+        unit = tail or (words[j] if j < len(words) else "")
+        k = j if tail else j + 1
+        span: Optional[Span] = None
+        prev = words[i - 1] if i > 0 else ""
+        if unit in MM_UNITS and 0 <= value <= 10:
+            span = Span(doc, i, k, label="NEEDLE_MM")
+            span._.value = round(value, 2)
+        elif 0 < value <= 3 and value != int(value) and unit not in UNIT_DAYS \
+                and unit not in ("%", "x", "times", "kg", "lbs", "stone", "l", "litres", "cm"):
+            # a decimal needle length without its unit: "a 0.25 pen", "roller 0.5"
+            span = Span(doc, i, j, label="NEEDLE_MM")
+            span._.value = round(value, 2)
+        elif unit in UNIT_DAYS:
+            end = k
+            ago = end < len(words) and words[end] in AGO_WORDS
+            if ago:
+                end += 1
+            if ago or prev in ("last", "past", "over", "since", "for"):
+                span = Span(doc, i, end, label="DURATION")
+                span._.value = round(value * UNIT_DAYS[unit], 2)
+            elif unit in ("years", "year", "yrs", "yr") and k < len(words) and words[k] == "old":
+                span = Span(doc, i, k + 1, label="AGE")
+                span._.value = value
+            elif unit in ("years", "year", "yrs", "yr") and 10 <= value <= 110 \
+                    and value == int(value) and prev not in ("for", "of", "after", "in", "about"):
+                span = Span(doc, i, k, label="AGE")  # "I have 55 years", "38 year woman"
+                span._.value = value
+        elif unit == "y" and words[k:k + 2] == ["/", "o"]:  # "28 y/o"
+            span = Span(doc, i, k + 2, label="AGE")
+            span._.value = value
+        elif (unit in AGE_AFTER or unit == "old") and 10 <= value <= 120 and value == int(value):
+            span = Span(doc, i, k, label="AGE")
+            span._.value = value
+        elif 10 <= value <= 120 and value == int(value) and (
+                prev in AGE_BEFORE or words[max(i - 2, 0):i] in (["i", "'m"], ["i", "m"])
+                or (prev == "," and i > 1 and words[i - 2] in ("m", "f", "male", "female"))):
+            span = Span(doc, i, j, label="AGE")
+            span._.value = value
+        elif 10 <= value <= 120 and value == int(value) and re.fullmatch(r"\d+|[a-z-]+", words[i]) \
+                and unit not in ("%", "x", "times", "minutes", "mins", "hours", "hrs", "pm", "am",
+                                 "degrees", "mg", "units", "iu", "sessions", "c", "f"):
+            span = Span(doc, i, j, label="NUMBER")  # a bare number: an age only if asked for one
+            span._.value = value
+        return span
+
+
+# --------------------------------------------------------------------------- building it
 
 def patterns_from_lexicon(lexicon: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Entity-ruler patterns from the knowledge base's lexicon (one place for every word)."""
@@ -266,24 +623,129 @@ def patterns_from_lexicon(lexicon: Dict[str, Any]) -> List[Dict[str, Any]]:
     for section, label in SECTION_LABELS.items():
         for ident, phrases in lexicon[section].items():
             for phrase in phrases:
-                out.append({"label": label, "pattern": str(phrase).lower().replace("’", "'"),
-                            "id": str(ident)})
+                out.append({"label": label, "pattern": _clean(phrase), "id": str(ident)})
     for ident, key in (("true", "controlled"), ("false", "uncontrolled")):
         for phrase in lexicon["cues"][key]:
-            out.append({"label": "CONTROL", "pattern": phrase.lower(), "id": ident})
+            out.append({"label": "CONTROL", "pattern": _clean(phrase), "id": ident})
+    for phrase in lexicon.get("events", []):
+        out.append({"label": "EVENT", "pattern": _clean(phrase), "id": "event"})
     return out
 
 
-def build(kb=None) -> Language:
+def _norms(nlp: Language, phrase: str) -> List[str]:
+    with nlp.select_pipes(enable=[p for p in ("lemmatizer", "fact_norm") if p in nlp.pipe_names]):
+        doc = nlp(_clean(phrase))
+    return [t.norm_ for t in doc]
+
+
+def pair_patterns(nlp: Language, pairs: Dict[str, List[List[List[str]]]],
+                  label: str = "RED_FLAG") -> List[Dict[str, Any]]:
+    """Token patterns for the red-flag word pairs: a word of each list, up to three words
+    apart, in either order, by NORM (dictionary form)."""
+    gap = [{"IS_SENT_START": False, "OP": "?"}] * 4
+    out = []
+    for ident, entries in pairs.items():
+        for first, second in entries:
+            sides = []
+            for words in (first, second):
+                singles = sorted({n[0] for n in (_norms(nlp, w) for w in words) if len(n) == 1})
+                multis = [n for n in (_norms(nlp, w) for w in words) if len(n) > 1]
+                alts = ([[{"NORM": {"IN": singles}}]] if singles else []) + \
+                       [[{"NORM": t} for t in n] for n in multis]
+                sides.append(alts)
+            for a in sides[0]:
+                for b in sides[1]:
+                    for x, y in ((a, b), (b, a)):
+                        out.append({"label": label, "id": ident, "pattern": x + gap + y})
+    return out
+
+
+def typo_targets(lexicon: Dict[str, Any]) -> List[str]:
+    """Lexicon words worth correcting a typo towards: long, and not everyday English."""
+    words = set()
+    for section in ("facts", "concerns", "procedures", "red_flags", "devices", "areas"):
+        for phrases in lexicon[section].values():
+            for p in phrases:
+                for w in re.findall(r"[a-z]+", _clean(p)):
+                    if len(w) >= 5:
+                        words.add(w)
+    return sorted(words)
+
+
+def vocabulary(lexicon: Dict[str, Any]) -> List[str]:
+    """Every word the lexicon explains (its phrases, events and everyday answer words)."""
+    words = set()
+    for section in list(SECTION_LABELS) :
+        for phrases in lexicon[section].values():
+            for p in phrases:
+                words.update(re.findall(r"[a-z']+", _clean(p)))
+    for p in list(lexicon.get("events", [])) + list(lexicon.get("answer_words", [])):
+        words.update(re.findall(r"[a-z']+", _clean(p)))
+    return sorted(words)
+
+
+def _edit_limit(word: str) -> int:
+    return 1 if len(word) <= 6 else 2 if len(word) <= 9 else 3
+
+
+def protected_words(targets: Sequence[str], lexicon: Dict[str, Any]) -> List[str]:
+    """Common English words (spacy-lookups-data's word frequencies: log probability above
+    -16, about the 100,000 most frequent) within the typo limit of a lexicon word, which must
+    never be "corrected" into it ("forever" is not "fever")."""
+    import gzip
+    import json
+    import spacy_lookups_data
+    from rapidfuzz.distance import OSA
+    path = Path(spacy_lookups_data.__file__).parent / "data" / "en_lexeme_prob.json.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        probs = json.load(f)
+    by_first: Dict[str, List[str]] = {}
+    for t in targets:
+        by_first.setdefault(t[0], []).append(t)
+    out = set()
+    for word, logp in probs.items():
+        if logp < -16 or len(word) < 5 or not word.isalpha() or not word.islower() \
+                or word in targets:
+            continue
+        limit = _edit_limit(word)
+        for t in by_first.get(word[0], ()):
+            if abs(len(t) - len(word)) <= limit and OSA.distance(word, t, score_cutoff=limit) <= limit:
+                out.add(word)
+                break
+    return sorted(out - set(targets))
+
+
+def build(kb=None, lemmas: bool = True, typos: bool = True) -> Language:
+    """The pipeline; `lemmas` and `typos` off only to measure what each part brings
+    (scripts/eval_messages.py --ablate)."""
     kb = kb or default_kb()
     lexicon = kb.raw["lexicon"]
     nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    if lemmas:
+        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+        nlp.get_pipe("lemmatizer").initialize()  # lookup tables from spacy-lookups-data
+    targets = typo_targets(lexicon) if typos else []
+    nlp.add_pipe("fact_norm", config={"keep": lexicon.get("keep_forms", []), "targets": targets,
+                                      "protected": protected_words(targets, lexicon)})
+    patterns = patterns_from_lexicon(lexicon)
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER",
                                                  "overwrite_ents": True})
-    ruler.add_patterns(patterns_from_lexicon(lexicon))
-    nlp.add_pipe("fact_context", config={"cues": lexicon["cues"]})
+    ruler.add_patterns(patterns)
+    by_norm = nlp.add_pipe("entity_ruler", name="lemma_ruler",
+                           config={"phrase_matcher_attr": "NORM", "overwrite_ents": False})
+    by_norm.add_patterns(patterns)
+    # warning signs in two parts win over what overlaps them ("my lips feel swollen")
+    pairs = nlp.add_pipe("entity_ruler", name="red_flag_ruler",
+                         config={"phrase_matcher_attr": "NORM", "overwrite_ents": True})
+    pairs.add_patterns(pair_patterns(nlp, lexicon.get("red_flag_pairs", {}))
+                       + pair_patterns(nlp, lexicon.get("fact_pairs", {}), "FACT"))
+    nlp.add_pipe("fact_scope", config={"rules": context_rules(lexicon["cues"], nlp.tokenizer)})
+    nlp.add_pipe("fact_context", config={"cues": lexicon["cues"],
+                                         "vocabulary": vocabulary(lexicon),
+                                         "medicines": lexicon.get("medicine_facts", [])})
     nlp.meta["name"] = "microneedling_triage"
-    nlp.meta["version"] = kb.version.replace(".", "-") and "1.0.0"
+    nlp.meta["version"] = "2.0.0"
     nlp.meta["description"] = f"Generated from knowledge base {kb.version}"
     return nlp
 
