@@ -9,6 +9,7 @@ from rasa_sdk.events import (ActiveLoop, ConversationPaused, FollowupAction, Slo
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.dialogue import handoff, render
+from actions.nlu.facts import looks_like_question
 from actions.dialogue.state import (CONFIRM, FACTS, KB, MODES, UNKNOWN, assessment_for,
                                     cleared_health_slots, count_ask, intake_from_slots,
                                     next_question, q_slot, slot_updates, stalled, times_asked)
@@ -91,29 +92,33 @@ class ExtractFacts(Action):
         events = [SlotSet(k, v) for k, v in updates.items()]
         if tracker.is_paused() and updates.get("red_flags"):
             # waiting for a person, and a warning sign now: it is answered at once anyway
+            # (Rasa keeps only slots and messages from this action: the case is updated here)
             return events + _answer_while_paused(dispatcher, tracker, slots)
-        return events + _what_next(tracker, intent, in_form, updates, slots)
+        return events
 
 
-def _what_next(tracker: Tracker, intent: Optional[str], in_form: bool,
-               updates: Dict[str, Any], slots: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Outside the intake, a message can still change everything: a warning sign is answered
-    at once whatever else was asked; a "yes" after refusing consent starts the intake; a fact
-    changed after the answer ("scratch that, the test is positive") re-assesses."""
-    if in_form or tracker.is_paused():
+class AfterMessage(Action):
+    """Outside the intake, a short reply or an aside can still change everything: a "yes"
+    after refusing consent starts the intake ("sorry, I meant yes"); a fact changed after the
+    answer re-assesses ("scratch that, the test is positive", however the classifier named
+    it). Otherwise the usual short reply."""
+
+    REPLIES = {"thank": "utter_you_are_welcome", "out_of_scope": "utter_out_of_scope"}
+
+    def name(self) -> Text:
+        return "action_after_message"
+
+    async def run(self, dispatcher, tracker: Tracker, domain):
+        changed = _set_since_user_message(tracker)
+        slots = _slots(tracker)
+        stated = any(k in changed for k in STATED)
+        if changed.get("consent") is True or (stated and (
+                slots.get("consent") is True
+                or (slots.get("consent") is None and not slots.get("assessment")))):
+            return [FollowupAction(FORM)]
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        dispatcher.utter_message(response=self.REPLIES.get(intent, "utter_anything_else"))
         return []
-    if updates.get("red_flags"):
-        return [FollowupAction("action_triage_answer")]
-    if updates.get("consent") is True:
-        return [FollowupAction(FORM)]
-    question = intent in INTERRUPTIONS or (intent or "").startswith("faq_")
-    stated = any(k in updates for k in STATED)
-    if stated and not question and (slots.get("consent") is True or (
-            slots.get("consent") is None and not slots.get("assessment"))):
-        # a correction re-assesses; an opening that says something starts the intake,
-        # whatever the intent classifier guessed ("is this advisable?" is not a dispute)
-        return [FollowupAction(FORM)]
-    return []
 
 
 def _answer_while_paused(dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -132,8 +137,14 @@ class ValidateIntakeForm(Action):
 
     async def run(self, dispatcher, tracker: Tracker, domain) -> List[Dict[str, Any]]:
         # Re-state what this message changed, so the form knows the message answered something
-        # (a message that changed nothing, like "why do you ask?", lets the rules take over).
-        events = [SlotSet(k, v) for k, v in _set_since_user_message(tracker).items()]
+        # (a message that changed nothing, like "why do you ask?", lets the rules take over;
+        # so does a question, even one naming a device: "how do I clean my roller?").
+        msg = tracker.latest_message or {}
+        intent = (msg.get("intent") or {}).get("name") or ""
+        asking = (intent in INTERRUPTIONS or intent.startswith("faq_")) \
+            and looks_like_question(msg.get("text") or "")
+        changed = {} if asking else _set_since_user_message(tracker)
+        events = [SlotSet(k, v) for k, v in changed.items()]
         slots = _slots(tracker)
         for e in events:
             slots[e["name"]] = e["value"]
@@ -223,7 +234,8 @@ class TriageAnswer(Action):
             dispatcher.utter_message(**render.consent_refused())
             return [SlotSet(k, v) for k, v in cleared_health_slots(slots).items()]
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if intent == "report_symptom" and not slots.get("red_flags"):
+        if intent == "report_symptom" and not slots.get("red_flags") \
+                and tracker.latest_action_name != FORM:
             # A problem after a treatment, but no warning sign named: say what is normal and
             # what is not, rather than a verdict on home use.
             dispatcher.utter_message(**render.faq_message("redness"))

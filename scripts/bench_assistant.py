@@ -24,9 +24,12 @@ sys.path.insert(0, str(ROOT))
 from tools.servers import running_assistant  # noqa: E402
 
 CONVERSATIONS = {
-    "home path, stated plainly": [
+    "home path, stated plainly (recap included)": [
         "hi", "yes", "fine lines on my forehead and cheeks, I'm 34", "none of these",
-        "none", "no", "none", "I usually burn and tan a little"],
+        "none", "no", "none", "I usually burn and tan a little", "yes, that's right"],
+    "home path, profile in the first message (recap included)": [
+        "fine lines on my forehead, I'm 34", "sure, go for it", "none of those", "nope",
+        "never had any of those", "nothing like that", "fair, I usually burn", "that's right"],
     "absolute contraindication in the first message": [
         "I'm 29, on Accutane, want to fix acne scars on my cheeks with a 1mm pen", "yes"],
     "relative contraindication": [

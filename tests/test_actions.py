@@ -652,3 +652,31 @@ def test_did_you_mean_uses_plain_words(dispatcher, make_tracker, domain):
     [m] = dispatcher.messages
     assert m["text"] == "Sorry, I'm not sure I understood. Did you mean to ask how to clean your device?"
     assert [b["payload"] for b in m["buttons"]] == ["/faq_cleaning", "/deny"]
+
+
+# ================================================================== action_after_message
+
+def test_a_yes_after_refusing_consent_starts_the_intake(dispatcher, make_tracker, domain):
+    tracker = make_tracker(slots={"consent": True}, text="sorry, I meant yes", intent="affirm",
+                           events=[{"event": "user", "text": "sorry, I meant yes"},
+                                   {"event": "slot", "name": "consent", "value": True}])
+    events = run(A.AfterMessage(), dispatcher, tracker, domain)
+    assert events == [{"event": "followup", "timestamp": None, "name": "intake_form"}]
+    assert dispatcher.messages == []
+
+
+def test_a_correction_after_the_answer_reassesses_whatever_its_intent(dispatcher, make_tracker,
+                                                                      domain):
+    tracker = make_tracker(slots={"consent": True, "pregnant": True}, text="scratch that",
+                           intent="out_of_scope",
+                           events=[{"event": "user", "text": "scratch that, test is positive"},
+                                   {"event": "slot", "name": "pregnant", "value": True}])
+    events = run(A.AfterMessage(), dispatcher, tracker, domain)
+    assert events[0]["event"] == "followup"
+
+
+def test_a_plain_no_after_the_answer_gets_the_usual_reply(dispatcher, make_tracker, domain):
+    tracker = make_tracker(slots={"consent": True, "disposition": "home_suitable"}, text="no",
+                           intent="deny")
+    assert run(A.AfterMessage(), dispatcher, tracker, domain) == []
+    assert dispatcher.messages[0]["response"] == "utter_anything_else"

@@ -37,6 +37,18 @@ PROFESSIONAL_CLOSE = KB["modes"]["shop"]["professional_close"]
 CLINIC_CLOSE = KB["modes"]["clinic"]["close"]
 
 
+RECAP = KB["dialogue"]["recap"]
+
+
+def confirm_recap(c: "Conversation", reply: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Before a home answer the assistant shows what it understood; the person confirms."""
+    text = joined(reply)
+    assert RECAP["intro"] in text and RECAP["question"] in text, c.transcript()
+    assert [b["title"] for b in reply[-1]["buttons"]] == [RECAP["right"], RECAP["wrong"]]
+    assert answer_headline(reply) is None, "a home answer before the recap\n" + c.transcript()
+    return c.say("yes, that's right")
+
+
 class Conversation:
     """One visitor talking to the running assistant, with a transcript for failure output."""
 
@@ -121,8 +133,12 @@ def test_home_path_in_plain_words_ends_with_a_home_plan_and_a_head_suggestion(as
     assert asks(c.say("nope, nothing like that"), "history"), c.transcript()
     assert asks(c.say("no, never had any of those"), "products_procedures"), c.transcript()
     assert asks(c.say("no, nothing"), "skin_type"), c.transcript()
-    answer = c.say("I usually burn and tan a little, fair skin")
-    assert c.user_turns <= 8, c.transcript()
+    recap = c.say("I usually burn and tan a little, fair skin")
+    recap_text = joined(recap)
+    assert "fine lines and wrinkles" in recap_text and "forehead" in recap_text and "34" in recap_text
+    assert "pregnancy" in recap_text and "blood thinners" in recap_text  # what does not apply
+    answer = confirm_recap(c, recap)
+    assert c.user_turns <= 8, "home answer in at most 8 messages, recap included\n" + c.transcript()
 
     slots = c.slots()
     assert slots["disposition"] == "home_suitable", c.transcript()
@@ -159,8 +175,8 @@ def test_home_path_with_retinol_gives_home_with_precautions_and_the_pause(assist
     c.say("none of these")
     assert asks(c.turns[-1]["bot"], "products_procedures"), c.transcript()
     c.say("I use a retinol serum at night, nothing else")
-    answer = c.say("fair skin, I usually burn")
-    assert c.user_turns <= 8, c.transcript()
+    answer = confirm_recap(c, c.say("fair skin, I usually burn"))
+    assert c.user_turns <= 9, c.transcript()  # the greeting was a message of its own
 
     slots = c.slots()
     assert slots["topical_retinoid_otc"] is True and slots["topical_rx"] is False, c.transcript()
@@ -338,7 +354,7 @@ def test_correction_after_the_answer_reassesses(assistant):
     c.say("none of these")
     c.say("none of these")
     c.say("none of these")
-    answer = c.say("I have fair skin")
+    answer = confirm_recap(c, c.say("I have fair skin"))
     assert answer_headline(answer) == HEADLINE["home_suitable"], c.transcript()
     slots = c.slots()
     assert slots["disposition"] == "home_suitable"
@@ -436,7 +452,7 @@ def test_clinic_mode_from_metadata_says_the_clinic_will_review_and_sells_nothing
     c.say("none of these")
     c.say("none of these")
     c.say("none of these")
-    answer = c.say("fair skin, I usually burn")
+    answer = confirm_recap(c, c.say("fair skin, I usually burn"))
 
     slots = c.slots()
     assert slots["mode"] == "clinic", c.transcript()
@@ -563,7 +579,7 @@ def test_malformed_json_to_the_webhook_is_a_client_error_and_changes_nothing(ass
     c.say("no, none of those")
     c.say("no, none of those")
     c.say("no, nothing")
-    answer = c.say("fair skin, I usually burn")
+    answer = confirm_recap(c, c.say("fair skin, I usually burn"))
     assert answer_headline(answer) == HEADLINE["home_suitable"], c.transcript()
     slots = c.slots()
     assert slots["disposition"] == "home_suitable"
@@ -584,7 +600,9 @@ def test_button_payloads_none_of_these_and_pregnancy(assistant):
     for _ in range(4):
         c.say("/deny")
     assert asks(c.turns[-1]["bot"], "skin_type"), c.transcript()
-    answer = c.say('/inform{"skin_type":"2"}')
+    recap = c.say('/inform{"skin_type":"2"}')
+    assert [b["payload"] for b in recap[-1]["buttons"]] == ["/affirm", "/deny"], c.transcript()
+    answer = c.say("/affirm")
     assert c.slots()["disposition"] == "home_suitable", c.transcript()
     assert answer[-1]["text"] == KB["modes"]["shop"]["home_close"].format(mm="0.5")
 
@@ -650,7 +668,7 @@ def test_short_answers_to_the_skin_type_question(assistant, answer, skin_type):
     c.say("none of these")
     c.say("none of these")
     assert asks(c.say("none of these"), "skin_type"), c.transcript()
-    reply = c.say(answer)
+    reply = confirm_recap(c, c.say(answer))
     slots = c.slots()
     assert slots["skin_type"] == skin_type, c.transcript()
     assert slots["disposition"] == "home_suitable", c.transcript()

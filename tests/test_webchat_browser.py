@@ -190,6 +190,9 @@ def test_a_whole_conversation_in_the_browser(browser, webchat):
             continue
         _enabled(page, "Usually burns, tans a little (fair)").click()
         break
+    # the recap of what it understood, before any home answer
+    _bot_said(page, default_kb().raw["dialogue"]["recap"]["intro"])
+    _enabled(page, default_kb().raw["dialogue"]["recap"]["right"]).click()
     _bot_said(page, "Home microneedling can suit you")
     _bot_said(page, "choose a 0.5 mm head")  # the last message of the answer
 

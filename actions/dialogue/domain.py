@@ -28,7 +28,7 @@ ACTIONS = ["action_validate_slot_mappings", "validate_intake_form", "action_ask_
            # Rasa's default fallback actions, overridden to speak the knowledge base's words
            "action_default_fallback", "action_default_ask_rephrase",
            "action_default_ask_affirmation",
-           "action_handoff", "action_ask_delete", "action_delete_data"]
+           "action_handoff", "action_ask_delete", "action_delete_data", "action_after_message"]
 
 
 def question_slot(qid: str) -> str:

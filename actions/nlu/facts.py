@@ -97,6 +97,8 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
                 control = (str(value) == "true") != negated
         elif kind == "concern" and value in kb.concerns and not negated:
             _add(update["concerns"], [value])
+            # "forehead lines", "crow's feet": the goal names its place too
+            _add(update["areas"], _areas_named_in(str(e.get("text") or ""), kb))
         elif kind == "area" and not negated and not e.get("site"):
             _add(update["areas"], [a for a in str(value).split("+") if a in kb.areas])
         elif kind == "device" and value in kb.device_types and not negated:
@@ -114,6 +116,14 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             # No date given: count it as today, the cautious reading (the wait is longest).
             ago = e.get("ago_days")
             update["recent_procedures"][value] = round(ago, 1) if ago is not None else 0
+    # "scars" said of acne are acne scars
+    if "surgical_scar" in update["concerns"] and any(
+            str(e.get("text") or "").lower() in ("scar", "scars", "scarring")
+            for e in entities if e.get("value") == "surgical_scar") \
+            and any("acne" in str(e.get("text") or "").lower() or e.get("value") == "active_acne"
+                    for e in entities):
+        update["concerns"] = [c for c in update["concerns"] if c != "surgical_scar"]
+        _add(update["concerns"], ["acne_scars"])
     # a lone number beside what the person wants ("27, acne scars on my cheeks") is their age
     numbers = [e for e in entities if e.get("entity") == "number"]
     if update["age"] is None and len(numbers) == 1 and 13 <= float(numbers[0]["value"]) <= 100 \
@@ -156,6 +166,26 @@ def _fact(update, value: str, e: Mapping[str, Any], current_state, recent_days) 
             _unknown(update, value)
     else:
         _set(update, value, True)
+
+
+_AREA_WORDS: Dict[int, Dict[str, List[str]]] = {}
+
+
+def _areas_named_in(text: str, kb) -> List[str]:
+    key = id(kb)
+    if key not in _AREA_WORDS:
+        words: Dict[str, List[str]] = {}
+        for ident, phrases in kb.raw["lexicon"]["areas"].items():
+            for p in phrases:
+                words.setdefault(str(p).lower(), [a for a in str(ident).split("+") if a in kb.areas])
+        _AREA_WORDS[key] = words
+    text = text.lower().replace("’", "'")
+    found: List[str] = []
+    for phrase, areas in sorted(_AREA_WORDS[key].items(), key=lambda x: -len(x[0])):
+        if re.search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", text):
+            _add(found, areas)
+            text = text.replace(phrase, " ")
+    return found
 
 
 def _isotretinoin(update, negated: bool, past: bool, ago, cue: Optional[str]) -> None:
@@ -210,7 +240,11 @@ def _answer_phrases(kb) -> List[Tuple[Tuple[str, ...], str]]:
     return _ANSWER_CACHE[key]
 
 
-def plain_answer(text: str, kb=None) -> Optional[str]:
+LIST_WORDS = {"none", "non", "nothing", "nothin", "any", "all", "neither", "nada", "zilch", "nun",
+              "those", "thos", "them", "these", "rest", "others"}
+
+
+def plain_answer(text: str, kb=None, list_only: bool = False) -> Optional[str]:
     """"yes", "no" or "dont_know" for a short answer in any words ("sure, go for it",
     "alright no worries", "nah never had any of those", "no idea tbh"), or None.
     Phrases are matched whole and longest first; when yes and no are both said, the last
@@ -230,6 +264,9 @@ def plain_answer(text: str, kb=None) -> Optional[str]:
                     used[k] = True
     if not found:
         return None
+    if list_only:
+        return "no" if any(k == "no" and LIST_WORDS & set(words[i:i + 1] + words[i + 1:i + 4])
+                           for i, k in found) else None
     kinds = {k for _, k in found}
     if "dont_know" in kinds:
         return "dont_know"
@@ -280,7 +317,9 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     bare_number = float(bare.group(1).replace(",", ".")) if bare else None
     if intent == "dont_know" and not stated:
         update["unknown_questions"].append(q["id"])
-    elif kind in ("checklist", "yes_no") and (intent == "deny" or (rest_false and intent == "inform")):
+    elif kind in ("checklist", "yes_no") and (intent == "deny" or (
+            intent == "inform" and (rest_false or (kind == "checklist"
+                                                   and plain_answer(text, kb, list_only=True))))):
         if kind == "yes_no" and intent == "inform":
             return update
         if unexplained and kind == "checklist":

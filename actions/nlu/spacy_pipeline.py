@@ -96,12 +96,13 @@ if not Doc.has_extension("unexplained"):
 
 # ConText categories: the knowledge base's cue list -> (category, direction, max scope).
 CONTEXT_CUES = {
-    "negation": ("NEGATED_EXISTENCE", "FORWARD", None),
+    "negation": ("NEGATED_EXISTENCE", "FORWARD", 8),
     "hedge": ("POSSIBLE_EXISTENCE", "FORWARD", 8),
     "hedge_after": ("POSSIBLE_EXISTENCE", "BACKWARD", 5),
     "hypothetical": ("HYPOTHETICAL", "FORWARD", None),
+    "hypothetical_after": ("HYPOTHETICAL", "BACKWARD", 8),
     "stopped": ("STOPPED", "FORWARD", 5),
-    "stopped_after": ("STOPPED", "BACKWARD", 5),
+    "stopped_after": ("STOPPED", "BACKWARD", 8),
     "past": ("HISTORICAL", "FORWARD", 5),
     "past_after": ("HISTORICAL", "BACKWARD", 6),
     "ongoing": ("ONGOING", "FORWARD", 5),
@@ -285,10 +286,18 @@ class FactNorm:
 def make_fact_scope(nlp: Language, name: str, rules: List[Dict[str, Any]]):
     """medspaCy's ConText with the project's rules (generated from the lexicon's cues)."""
     from medspacy.context import ConText, ConTextRule
+    from medspacy.context import context_modifier
+    # medspaCy 1.1.5's overlap test misses a span that contains the other one, so a scope
+    # cut short by max_scope is never ended by "but": the plain interval test fixes it
+    context_modifier.tuple_overlaps = _overlaps
     context = ConText(nlp, name=name, rules=None, span_attrs=SPAN_ATTRS,
                       prune_on_target_overlap=True, prune_on_modifier_overlap=True)
     context.add([ConTextRule(**r) for r in rules])
     return context
+
+
+def _overlaps(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def context_rules(cues: Dict[str, List[str]], tokenizer) -> List[Dict[str, Any]]:
@@ -321,6 +330,8 @@ def context_rules(cues: Dict[str, List[str]], tokenizer) -> List[Dict[str, Any]]
                   "direction": "TERMINATE",
                   "pattern": [{"TEXT": {"IN": [",", "-", "–", "/", "&"]}},
                               {"LOWER": {"IN": resume}}]})
+    rules.append({"literal": "comma then a number", "category": "TERMINATE", "direction": "TERMINATE",
+                  "pattern": [{"TEXT": {"IN": [",", "-", "–"]}}, {"TEXT": {"REGEX": r"^\d"}}]})
     # an emoji ends a statement as a full stop does ("not pregnant anymore 😅 breastfeeding")
     rules.append({"literal": "emoji", "category": "TERMINATE", "direction": "TERMINATE",
                   "pattern": [{"IS_ASCII": False, "IS_ALPHA": False, "IS_DIGIT": False}]})
@@ -360,7 +371,8 @@ class FactContext:
               ("clause_break", "rest_false", "negation_after", "dont_know")}
         breaks = sorted({a for a, _ in at["clause_break"]}
                         | {s.start for s in doc.sents}
-                        | {i for i, w in enumerate(words) if w in (",", ";", ".", "!", "?")})
+                        | {i for i, w in enumerate(words) if w in (",", ";", ".", "!", "?")}
+                        | {t.i for t in doc if not t.is_ascii and not t.is_alpha and not t.is_digit})
         numbers = self._numbers(doc, words, taken)
         doc.ents = sorted(ents + numbers, key=lambda e: e.start)
         mentions = [e for e in doc.ents if e.label_ not in NUMBER_LABELS]
@@ -458,7 +470,7 @@ class FactContext:
             if not others:  # "Only vitiligo, a small patch on my hand": the clause before
                 sent = area.sent
                 others = [e for e in ents if e.label_ != "AREA" and e.end <= area.start
-                          and e.start >= max(sent.start, area.start - 8)]
+                          and e.start >= max(sent.start, area.start - 10)]
             if not others:
                 continue
             near = min(others, key=lambda e: min(abs(e.start - area.end), abs(area.start - e.end)))
@@ -642,10 +654,11 @@ def pair_patterns(nlp: Language, pairs: Dict[str, List[List[List[str]]]],
                   label: str = "RED_FLAG") -> List[Dict[str, Any]]:
     """Token patterns for the red-flag word pairs: a word of each list, up to three words
     apart, in either order, by NORM (dictionary form)."""
-    gap = [{"IS_SENT_START": False, "OP": "?"}] * 4
     out = []
     for ident, entries in pairs.items():
-        for first, second in entries:
+        for entry in entries:
+            first, second = entry[0], entry[1]
+            gap = [{"IS_SENT_START": False, "OP": "?"}] * (entry[2] if len(entry) > 2 else 4)
             sides = []
             for words in (first, second):
                 singles = sorted({n[0] for n in (_norms(nlp, w) for w in words) if len(n) == 1})
