@@ -232,7 +232,11 @@ class TriageAnswer(Action):
             return [SlotSet("stuck", None)] + _hand_off(dispatcher, tracker, "not_understood")
         if slots.get("consent") is False and not slots.get("red_flags"):
             dispatcher.utter_message(**render.consent_refused())
-            return [SlotSet(k, v) for k, v in cleared_health_slots(slots).items()]
+            # health questions declined: nothing rules out a contraindication, which the
+            # policy answers with a professional (section 3); no health data is kept
+            declined = assessment_for({})["disposition"]
+            return [SlotSet(k, v) for k, v in cleared_health_slots(slots).items()
+                    if k != "disposition"] + [SlotSet("disposition", declined)]
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == "report_symptom" and not slots.get("red_flags") \
                 and tracker.latest_action_name != FORM:

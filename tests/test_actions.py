@@ -482,14 +482,16 @@ def test_consent_refused_gives_general_advice_and_forgets_health_data(dispatcher
     assert texts(dispatcher) == [KB.raw["consent"]["refused"]]
     health = {k for k in list(KB.facts) + ["age", "skin_type", "recent_procedures", "red_flags"]
               if slots.get(k) is not None}
-    assert slot_events(events) == {k: None for k in health}
+    # declined health questions: a professional (policy section 3), with no health data kept
+    assert slot_events(events) == {**{k: None for k in health},
+                                   "disposition": "professional_consult"}
     assert "pregnant" in health and "age" in health and "isotretinoin_ever" in health
 
 
-def test_consent_refused_sets_nothing_when_nothing_was_said(dispatcher, make_tracker, domain):
+def test_consent_refused_keeps_nothing_when_nothing_was_said(dispatcher, make_tracker, domain):
     text, events = answer(dispatcher, make_tracker, domain, consent=False)
     assert text == KB.raw["consent"]["refused"]
-    assert events == []
+    assert slot_events(events) == {"disposition": "professional_consult"}
 
 
 def test_red_flag_after_refused_consent_still_gets_urgent_care(dispatcher, make_tracker, domain):

@@ -432,8 +432,10 @@ def test_no_consent_gives_the_refusal_and_asks_nothing_about_health(assistant):
     assert slots["consent"] is False
     for fact in FACTS:
         assert slots[fact] is None, f"{fact}={slots[fact]!r}"
-    for key in ("age", "skin_type", "recent_procedures", "red_flags", "disposition", "assessment"):
+    for key in ("age", "skin_type", "recent_procedures", "red_flags", "assessment"):
         assert not slots[key], f"{key}={slots[key]!r}"
+    # declined health questions: the policy's answer is a professional (section 3)
+    assert slots["disposition"] == "professional_consult"
     assert slots["requested_slot"] is None
     # The refusal says general questions still work.
     faq = c.say("how do I clean my roller?")

@@ -224,7 +224,9 @@ def converse(persona: Dict[str, Any], send: Callable[[str, str, Dict[str, Any]],
             out.handed_off = True
         active = (state.get("active_loop") or {}).get("name")
         if slots.get("disposition") and not active:
-            e = event("after_answer")
+            # what the script still holds is said after the answer (the answer may come
+            # before a mid-intake moment: a contraindication in the opening)
+            e = event("after_answer") or event("mid_intake")
             if e:  # said after the answer, even while waiting for a person
                 state = say(e["text"], warning=bool((e.get("changes") or {}).get("red_flags")))
                 continue
