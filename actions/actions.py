@@ -187,8 +187,12 @@ class AskConsent(Action):
 def _counted(tracker: Tracker, slots: Dict[str, Any], qid: str,
              assessment: Dict[str, Any]) -> Dict[str, Any]:
     """The ask counts after asking qid now (an interruption like "why?" is not an attempt)."""
-    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name") or ""
-    if (intent in INTERRUPTIONS or intent.startswith("faq_")) and times_asked(slots, qid):
+    msg = tracker.latest_message or {}
+    intent = (msg.get("intent") or {}).get("name") or ""
+    # only a real question ("why do you ask?", "how do I clean it?") is not an attempt;
+    # anything else the assistant could not use counts, so nothing is asked a fourth time
+    if (intent == "ask_why" or intent.startswith("faq_")) and times_asked(slots, qid) \
+            and looks_like_question(msg.get("text") or ""):
         return dict(slots.get("asked") or {})
     return count_ask(slots, qid, assessment)
 
@@ -289,11 +293,16 @@ class Faq(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         dispatcher.utter_message(**render.faq_message(intent.replace("faq_", "", 1)))
         slots = _slots(tracker)
-        if tracker.active_loop_name or slots.get("assessment") or slots.get("consent") is False:
+        stated = any(k in _set_since_user_message(tracker) for k in STATED)
+        if tracker.active_loop_name or slots.get("consent") is False:
             return []
+        if slots.get("assessment"):
+            # after the answer, a question that changes a fact ("ok, and with the 0.5 one
+            # instead?") is answered and re-assessed
+            return [FollowupAction(FORM)] if stated and slots.get("consent") else []
         # an opening phrased as a question ("is a 1 mm roller ok for the lines round my
         # mouth? 44M"): answered, then the intake starts with everything it said
-        if any(k in _set_since_user_message(tracker) for k in STATED):
+        if stated:
             return [FollowupAction(FORM)]
         dispatcher.utter_message(text=KB.raw["dialogue"]["faq_then_intake"],
                                  buttons=[{"title": "Yes, check for me", "payload": "/start"}])

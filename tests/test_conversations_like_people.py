@@ -95,3 +95,14 @@ def test_something_wrong_in_the_recap_is_corrected_in_words(assistant):
     slots = assistant.slots(sender)
     assert slots["anticoagulant"] is True
     assert slots["disposition"] == "professional_consult"
+
+
+def test_a_warning_sign_while_waiting_for_a_person_is_answered_at_once(assistant):
+    sender = f"paused-{uuid.uuid4().hex[:8]}"
+    assistant.say(sender, "hi")
+    assistant.say(sender, "can I talk to a real person please")
+    assert assistant.tracker(sender)["paused"] is True
+    replies = assistant.say(sender, "my lips are swelling up and my throat feels tight")
+    assert replies and replies[0]["text"] == KB["dispositions"]["emergency"]["headline"]
+    assert assistant.slots(sender)["disposition"] == "emergency"
+    assert assistant.tracker(sender)["paused"] is True  # still with the person as well

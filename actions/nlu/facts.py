@@ -76,8 +76,8 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
     for e in entities:
         kind, value = e.get("entity"), e.get("value")
         negated = bool(e.get("negated"))
-        if kind in ("fact", "procedure", "control", "skin_type") and (e.get("hypothetical")
-                                                                    or e.get("family")):
+        if kind in ("fact", "procedure", "control", "skin_type") and (
+                e.get("hypothetical") or e.get("family") or e.get("compared")):
             continue  # "what if I'm pregnant?", "my mum has keloids" state nothing about them
         if kind == "red_flag" and (e.get("hypothetical") or e.get("family")):
             continue
@@ -240,6 +240,10 @@ def _answer_phrases(kb) -> List[Tuple[Tuple[str, ...], str]]:
     return _ANSWER_CACHE[key]
 
 
+# words that single something out of a list: with a word the lexicon does not know, the
+# answer is not a plain "none" ("only the patch near my temple, the rest is fine")
+CONTRAST = {"only", "just", "except", "apart", "but", "besides", "other", "rest", "others",
+            "though", "although", "tho", "expect", "except"}
 LIST_WORDS = {"none", "non", "nothing", "nothin", "any", "all", "neither", "nada", "zilch", "nun",
               "those", "thos", "them", "these", "rest", "others"}
 
@@ -264,6 +268,9 @@ def plain_answer(text: str, kb=None, list_only: bool = False) -> Optional[str]:
                     used[k] = True
     if not found:
         return None
+    words_found = [(i, k) for i, k in found if words[i][:1].isalnum()]
+    if words_found:  # an emoji counts only alone: "No none of them 👍" is a no
+        found = words_found
     if list_only:
         return "no" if any(k == "no" and LIST_WORDS & set(words[i:i + 1] + words[i + 1:i + 4])
                            for i, k in found) else None
@@ -322,7 +329,7 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
                                                    and plain_answer(text, kb, list_only=True))))):
         if kind == "yes_no" and intent == "inform":
             return update
-        if unexplained and kind == "checklist":
+        if unexplained and kind == "checklist" and CONTRAST & set(_words(text)):
             # "only the patch near my temple, the rest is fine": something was named that I
             # don't know; no item becomes a no, the question is asked again more plainly
             update["unclear"] = True

@@ -62,6 +62,8 @@ RELATIVE_DAYS = {("yesterday",): 1, ("today",): 0, ("last", "week"): 7, ("last",
                  ("the", "other", "day"): 3, ("recently",): 7, ("a", "while", "ago"): 365.25,
                  ("a", "while", "back"): 365.25, ("ages", "ago"): 730.5, ("last", "night"): 1,
                  ("this", "morning"): 0, ("tonight",): 0, ("couple", "of", "days", "ago"): 2}
+DECADES = {"teens": 13, "twenties": 20, "thirties": 30, "forties": 40, "fifties": 50,
+           "sixties": 60, "seventies": 70, "eighties": 80, "nineties": 90}
 AGO_WORDS = ("ago", "back", "before", "earlier", "prior")
 AGE_AFTER = {"years", "year", "yo", "y/o", "yrs", "yr", "y.o.", "y.o", "yrs old", "m", "f",
              "male", "female", "man", "woman", "guy", "girl", "lady"}
@@ -81,7 +83,7 @@ HOLIDAYS = {("christmas",): (12, 25), ("xmas",): (12, 25), ("new", "year"): (1, 
             ("spring",): (4, 15), ("autumn",): (10, 15), ("fall",): (10, 15)}
 
 SPAN_FLAGS = ("negated", "uncertain", "hypothetical", "stopped", "historical", "ongoing",
-              "family", "site")
+              "family", "site", "compared")
 for _name in SPAN_FLAGS:
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=False)
@@ -108,13 +110,14 @@ CONTEXT_CUES = {
     "ongoing": ("ONGOING", "FORWARD", 5),
     "ongoing_after": ("ONGOING", "BACKWARD", 6),
     "family": ("FAMILY", "FORWARD", 8),
+    "comparison": ("COMPARISON", "FORWARD", 4),
     "clause_break": ("TERMINATE", "TERMINATE", None),
     "pseudo": ("PSEUDO", "PSEUDO", None),
 }
 SPAN_ATTRS = {"NEGATED_EXISTENCE": {"negated": True}, "POSSIBLE_EXISTENCE": {"uncertain": True},
               "HYPOTHETICAL": {"hypothetical": True}, "STOPPED": {"stopped": True},
               "HISTORICAL": {"historical": True}, "ONGOING": {"ongoing": True},
-              "FAMILY": {"family": True}}
+              "FAMILY": {"family": True}, "COMPARISON": {"compared": True}}
 
 
 def _clean(text: str) -> str:
@@ -571,6 +574,15 @@ class FactContext:
 
     @staticmethod
     def _number_span(doc: Doc, words: List[str], i: int) -> Optional[Span]:
+        decade = DECADES.get(words[i]) or (int(words[i][:2]) if re.fullmatch(r"[2-9]0'?s", words[i]) else None)
+        if decade and i > 0 and (words[i - 1] in ("my", "early", "mid", "late", "mid-")
+                                 or words[max(i - 2, 0)] in ("my",)):
+            # "in my late forties", "early 30s": the lowest age it can be (only under 18
+            # changes an answer, so the range is enough)
+            prev = words[i - 1]
+            span = Span(doc, i - 1 if prev in ("early", "mid", "late") else i, i + 1, label="AGE")
+            span._.value = decade + {"early": 0, "mid": 3, "late": 6}.get(prev, 0)
+            return span
         value, j = _number_at(words, i)
         if value is None:
             # "m44", "f29", "f, 29"
@@ -611,6 +623,11 @@ class FactContext:
         elif unit == "y" and words[k:k + 2] == ["/", "o"]:  # "28 y/o"
             span = Span(doc, i, k + 2, label="AGE")
             span._.value = value
+        elif prev in ("under", "below", "over", "above") and 10 <= value <= 120 \
+                and value == int(value) and unit not in MM_UNITS:
+            # "I'm under 18": at most 17, the cautious reading; "over 40": 41
+            span = Span(doc, i, j, label="AGE")
+            span._.value = value - 1 if prev in ("under", "below") else value + 1
         elif (unit in AGE_AFTER or unit == "old") and 10 <= value <= 120 and value == int(value):
             span = Span(doc, i, k, label="AGE")
             span._.value = value
