@@ -244,6 +244,11 @@ class TriageAnswer(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if intent == "report_symptom" and not slots.get("red_flags") \
                 and tracker.latest_action_name != FORM:
+            if any(k in _set_since_user_message(tracker) for k in STATED) \
+                    and not slots.get("assessment") and slots.get("consent") is not False:
+                # not a symptom: someone telling about themselves ("my baby is 4 months
+                # and I'm still breastfeeding"): the intake starts with what they said
+                return [FollowupAction(FORM)]
             # A problem after a treatment, but no warning sign named: say what is normal and
             # what is not, rather than a verdict on home use.
             dispatcher.utter_message(**render.faq_message("redness"))

@@ -4,6 +4,7 @@ It reads the spaCy doc that SpacyNLP made with the project's pipeline (entity ru
 `fact_context`) and adds one Rasa entity per mention, carrying what `fact_context` found:
 negated, past, hypothetical, ago_days, negation_cue. Nothing is trained.
 """
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -58,6 +59,8 @@ class FactEntityExtractor(GraphComponent, EntityExtractorMixin):
 
 
 WARNING_SIGN_FLAGS = ("negated", "hypothetical", "family", "stopped")
+DELETE_WORDS = {"delete", "deleted", "erase", "remove", "forget", "wipe", "data", "gdpr", "clear",
+                "info", "information", "records", "history", "details"}
 STATEMENT_ENTITIES = ("fact", "concern", "area", "device", "procedure", "age", "needle_mm",
                       "skin_type")
 QUESTION_INTENTS = ("ask_why", "out_of_scope", "bot_challenge")
@@ -88,6 +91,11 @@ class IntentCorrector(GraphComponent):
             if any(e.get("entity") == "red_flag" and not any(e.get(f) for f in WARNING_SIGN_FLAGS)
                    for e in entities):
                 new = "report_symptom"
+            elif intent == "delete_data" and not DELETE_WORDS & set(
+                    re.findall(r"[a-z]+", (message.get(TEXT) or "").lower())):
+                # erasing is never done on a guess: no word about deleting, no deletion
+                new = "inform" if any(e.get("entity") in STATEMENT_ENTITIES for e in entities) \
+                    else "out_of_scope"
             elif any(e.get("entity") in STATEMENT_ENTITIES for e in entities) and (
                     intent == "nlu_fallback" or (
                         intent in QUESTION_INTENTS or str(intent).startswith("faq_"))
