@@ -1,6 +1,7 @@
 """Rasa custom actions: thin adapters between the tracker and the pure-Python core
 (actions.triage for decisions, actions.dialogue for state and wording)."""
 import logging
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -97,6 +98,18 @@ class ExtractFacts(Action):
         return events
 
 
+def _unrecognised_correction(tracker: Tracker, slots: Dict[str, Any]) -> bool:
+    """After an answer, "scratch that …" / "actually …" with nothing recognised in it: the
+    answer must not simply stand; the person is asked what changed."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    if not slots.get("assessment") or intent in ("thank", "goodbye") \
+            or any(k in _set_since_user_message(tracker) for k in STATED):
+        return False
+    raw = ((tracker.latest_message or {}).get("text") or "").lower().replace("’", "'")
+    text = " " + " ".join(re.findall(r"[a-z0-9']+", raw)) + " "
+    return any(f" {cue} " in text for cue in KB.raw["lexicon"]["cues"]["correction"])
+
+
 class AfterMessage(Action):
     """Outside the intake, a short reply or an aside can still change everything: a "yes"
     after refusing consent starts the intake ("sorry, I meant yes"); a fact changed after the
@@ -117,6 +130,9 @@ class AfterMessage(Action):
                 or (slots.get("consent") is None and not slots.get("assessment")))):
             return [FollowupAction(FORM)]
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if _unrecognised_correction(tracker, slots):
+            dispatcher.utter_message(text=KB.raw["dialogue"]["recap"]["correcting"])
+            return []
         dispatcher.utter_message(response=self.REPLIES.get(intent, "utter_anything_else"))
         return []
 
@@ -252,6 +268,10 @@ class TriageAnswer(Action):
             # A problem after a treatment, but no warning sign named: say what is normal and
             # what is not, rather than a verdict on home use.
             dispatcher.utter_message(**render.faq_message("redness"))
+            return []
+        if _unrecognised_correction(tracker, slots) and not slots.get("red_flags"):
+            # "scratch that, …" and nothing in it recognised: not the same answer again
+            dispatcher.utter_message(text=KB.raw["dialogue"]["recap"]["correcting"])
             return []
         assessment = assessment_for(slots)
         _say(dispatcher, render.answer_messages(assessment, slots.get("mode") or "shop"))

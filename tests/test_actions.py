@@ -682,3 +682,12 @@ def test_a_plain_no_after_the_answer_gets_the_usual_reply(dispatcher, make_track
                            intent="deny")
     assert run(A.AfterMessage(), dispatcher, tracker, domain) == []
     assert dispatcher.messages[0]["response"] == "utter_anything_else"
+
+
+def test_a_correction_with_nothing_recognised_asks_what_changed(dispatcher, make_tracker, domain):
+    slots = home_slots()
+    slots["assessment"] = {"disposition": "home_suitable"}
+    tracker = make_tracker(slots=slots, text="hang on, scratch that, my thingy is wonky",
+                           intent="inform", active_loop=None)
+    assert run(A.AfterMessage(), dispatcher, tracker, domain) == []
+    assert texts(dispatcher) == [KB.raw["dialogue"]["recap"]["correcting"]]
