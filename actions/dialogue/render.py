@@ -4,8 +4,8 @@ pass to `dispatcher.utter_message(**message)`: {"text": ..., "buttons": [...]}""
 import json
 from typing import Any, Dict, List, Mapping, Optional
 
-from actions.dialogue.state import (CONFIRM, FACTS, KB, QUESTIONS, UNKNOWN, intake_from_slots,
-                                    q_slot, question_items)
+from actions.dialogue.state import (CONFIRM, FACTS, KB, QUESTIONS, intake_from_slots,
+                                    question_items)
 from actions.triage.explain import source_names
 
 Message = Dict[str, Any]
