@@ -164,7 +164,14 @@ def read_fast(cases, ablate=()):
     from actions.nlu import spacy_pipeline
     from actions.nlu.entities import entities_from_doc
     from actions.nlu.facts import facts_from_message
-    nlp = spacy_pipeline.build(lemmas="lemmas" not in ablate, typos="typos" not in ablate)
+    if "lemmas" in ablate or "typos" in ablate:
+        nlp = spacy_pipeline.build(lemmas="lemmas" not in ablate, typos="typos" not in ablate,
+                                   statistical="statistical" not in ablate)
+    else:  # the built pipeline (python -m actions.nlu build), its trained part on or off
+        nlp = spacy_pipeline.load()
+        if "statistical" in ablate:
+            nlp.disable_pipe("fact_spancat")
+            nlp.disable_pipe("fact_statistical")
     out = []
     for c in cases:
         q = CONTEXT_QUESTION.get(c.get("context") or "")
@@ -201,7 +208,7 @@ def main(argv=None) -> int:
     ap.add_argument("--set", default=str(ROOT / "eval" / "blind" / "messages.yml"))
     ap.add_argument("--fast", action="store_true", help="spaCy pipeline only (no trained model)")
     ap.add_argument("--errors", action="store_true")
-    ap.add_argument("--ablate", default="", help="with --fast: lemmas,typos (switch parts off)")
+    ap.add_argument("--ablate", default="", help="with --fast: lemmas,typos,statistical (switch parts off)")
     ap.add_argument("--unsafe", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)

@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
 PY=.venv/bin/python
-# 1. The spaCy pipeline, generated from the knowledge base's lexicon.
+# 1. The spaCy pipeline, generated from the knowledge base's lexicon (its span categoriser is
+#    trained on the lexicon's finds in data/nlu.yml; about a minute and a half).
 if [ ! -f models/spacy_pipeline/meta.json ] || [ actions/triage/knowledge_base.yml -nt models/spacy_pipeline/meta.json ] \
    || [ actions/nlu/spacy_pipeline.py -nt models/spacy_pipeline/meta.json ] \
+   || [ actions/nlu/statistical.py -nt models/spacy_pipeline/meta.json ] \
+   || [ data/nlu.yml -nt models/spacy_pipeline/meta.json ] \
    || [ requirements.txt -nt models/spacy_pipeline/meta.json ]; then
   $PY -m actions.nlu build
 fi

@@ -71,8 +71,8 @@ class IntentCorrector(GraphComponent):
     """Runs after DIET and the FallbackClassifier and corrects the guesses that cost people
     dearly: a warning sign is always `report_symptom`, whatever else the message asks ("my
     lips are swelling, is that normal?" must get the emergency answer, not the FAQ); and a
-    message that states facts is never `nlu_fallback` ("did you mean ...?" would drop them),
-    it is `inform`."""
+    message that states facts is never `nlu_fallback` ("did you mean ...?" would drop them)
+    nor a dispute of the answer, it is `inform`."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -97,10 +97,12 @@ class IntentCorrector(GraphComponent):
                 new = "inform" if any(e.get("entity") in STATEMENT_ENTITIES for e in entities) \
                     else "out_of_scope"
             elif any(e.get("entity") in STATEMENT_ENTITIES for e in entities) and (
-                    intent == "nlu_fallback" or (
+                    intent in ("nlu_fallback", "dispute") or (
                         intent in QUESTION_INTENTS or str(intent).startswith("faq_"))
                     and not looks_like_question(message.get(TEXT) or "")):
-                # "I'm not on roaccutane anymore, I finished in September" is not an FAQ
+                # "I'm not on roaccutane anymore, I finished in September" is not an FAQ;
+                # "sorry, I read that wrong, I'm not on it anymore" corrects the answer with
+                # facts: it is re-assessed (a dispute with no fact still goes to a person)
                 new = "inform"
             if new and new != intent:
                 message.set(INTENT, {INTENT_NAME_KEY: new, PREDICTED_CONFIDENCE_KEY: 1.0},

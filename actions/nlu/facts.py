@@ -56,6 +56,10 @@ def _set(update: Dict[str, Any], fact: str, value: Any) -> None:
     # stopped aspirin"): the cautious reading.
     if update["facts"].get(fact) is True and value is False:
         return
+    # ... nor does a "no" clear what the same message hedges ("no lupus ... the GP thought
+    # it might be autoimmune"): it stays unknown and is asked
+    if value is False and fact in update["unknown_facts"]:
+        return
     update["facts"][fact] = value
     if fact in update["unknown_facts"] and value is not None:
         update["unknown_facts"].remove(fact)
@@ -63,15 +67,18 @@ def _set(update: Dict[str, Any], fact: str, value: Any) -> None:
 
 def _unknown(update: Dict[str, Any], fact: str) -> None:
     """Mentioned, but neither affirmed nor denied: stays unknown and is asked."""
+    if update["facts"].get(fact) is False:
+        del update["facts"][fact]
     if fact not in update["facts"] and fact not in update["unknown_facts"]:
         update["unknown_facts"].append(fact)
 
 
 def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any], kb,
-                  question: Optional[str] = None) -> None:
+                  question: Optional[str] = None, text: str = "") -> None:
     lex = kb.raw["lexicon"]
     current_state = set(lex["current_state_facts"])
     recent_days = lex["recent_days"]
+    recent_stop = lex.get("recent_stop_days") or {}
     control: Optional[bool] = None
     for e in entities:
         kind, value = e.get("entity"), e.get("value")
@@ -88,10 +95,12 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
                 _add(update["red_flags"], [value])
             continue
         if kind == "fact" and value in kb.facts:
-            if e.get("uncertain"):
+            if e.get("uncertain") or e.get("statistical"):
+                # hedged; or only the trained model's guess ("never got it checked" next to
+                # a keloid is not a mole): asked, never taken as a yes or a no
                 _unknown(update, value)
             else:
-                _fact(update, value, e, current_state, recent_days)
+                _fact(update, value, e, current_state, recent_days, recent_stop)
         elif kind == "control":
             if not e.get("uncertain"):
                 control = (str(value) == "true") != negated
@@ -99,7 +108,7 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             _add(update["concerns"], [value])
             # "forehead lines", "crow's feet": the goal names its place too
             _add(update["areas"], _areas_named_in(str(e.get("text") or ""), kb))
-        elif kind == "area" and not negated and not e.get("site"):
+        elif kind == "area" and not negated and not e.get("site") and not e.get("family"):
             _add(update["areas"], [a for a in str(value).split("+") if a in kb.areas])
         elif kind == "device" and value in kb.device_types and not negated:
             update["device"]["type"] = value
@@ -116,14 +125,17 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             # No date given: count it as today, the cautious reading (the wait is longest).
             ago = e.get("ago_days")
             update["recent_procedures"][value] = round(ago, 1) if ago is not None else 0
-    # "scars" said of acne are acne scars
-    if "surgical_scar" in update["concerns"] and any(
-            str(e.get("text") or "").lower() in ("scar", "scars", "scarring")
-            for e in entities if e.get("value") == "surgical_scar") \
-            and any("acne" in str(e.get("text") or "").lower() or e.get("value") == "active_acne"
-                    for e in entities):
-        update["concerns"] = [c for c in update["concerns"] if c != "surgical_scar"]
-        _add(update["concerns"], ["acne_scars"])
+    # "scars" alone, in a microneedling chat, are acne scars, unless the message names an
+    # operation or an injury ("my C-section scar", "scar from my op")
+    bare = [e for e in entities if e.get("value") == "surgical_scar"
+            and str(e.get("text") or "").lower() in ("scar", "scars", "scarring")]
+    if "surgical_scar" in update["concerns"] and bare and len(bare) == len(
+            [e for e in entities if e.get("value") == "surgical_scar"]):
+        said = (text or "").lower()
+        if not any(re.search(r"(?<![a-z])" + re.escape(w) + r"(?![a-z])", said)
+                   for w in lex.get("surgical_context", [])):
+            update["concerns"] = [c for c in update["concerns"] if c != "surgical_scar"]
+            _add(update["concerns"], ["acne_scars"])
     # a lone number beside what the person wants ("27, acne scars on my cheeks") is their age
     numbers = [e for e in entities if e.get("entity") == "number"]
     if update["age"] is None and len(numbers) == 1 and 13 <= float(numbers[0]["value"]) <= 100 \
@@ -136,7 +148,8 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
         _set(update, "diabetes_controlled", control)
 
 
-def _fact(update, value: str, e: Mapping[str, Any], current_state, recent_days) -> None:
+def _fact(update, value: str, e: Mapping[str, Any], current_state, recent_days,
+          recent_stop: Mapping[str, float]) -> None:
     negated = bool(e.get("negated"))
     stopped, historical = bool(e.get("stopped")), bool(e.get("historical"))
     ongoing = bool(e.get("ongoing"))
@@ -155,6 +168,8 @@ def _fact(update, value: str, e: Mapping[str, Any], current_state, recent_days) 
         return
     if ongoing:
         _set(update, value, True)
+    elif stopped and ago is not None and ago < recent_stop.get(value, -1):
+        _unknown(update, value)  # ended, but so recently that it may still hold
     elif stopped:
         _set(update, value, False)  # an explicit end: "stopped aspirin", "it has healed"
     elif historical or ago is not None:
@@ -308,11 +323,11 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     if is_question or intent == "dont_know":
         # A question, or "I don't know the others, but I'm on warfarin": keep what is stated
         # as true (warning signs always), never read anything as a "no".
-        _entity_facts([e for e in entities if not e.get("negated")], update, kb, question)
+        _entity_facts([e for e in entities if not e.get("negated")], update, kb, question, text)
         if is_question:
             return update
     else:
-        _entity_facts(entities, update, kb, question)
+        _entity_facts(entities, update, kb, question, text)
     if q is None or intent not in ANSWER_INTENTS:
         return update
     items = [i for i in q["items"] if i in set(unknown_items) or not unknown_items]

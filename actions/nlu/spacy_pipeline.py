@@ -36,9 +36,11 @@ from spacy.language import Language
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc, Span, Token
 
+from actions.nlu import statistical as _statistical  # noqa: F401 (registers fact_statistical)
 from actions.triage.engine import default_kb
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "models" / "spacy_pipeline"
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = ROOT / "models" / "spacy_pipeline"
 
 SECTION_LABELS = {"facts": "FACT", "concerns": "CONCERN", "areas": "AREA", "devices": "DEVICE",
                   "procedures": "PROCEDURE", "red_flags": "RED_FLAG", "skin_types": "SKIN_TYPE"}
@@ -83,7 +85,7 @@ HOLIDAYS = {("christmas",): (12, 25), ("xmas",): (12, 25), ("new", "year"): (1, 
             ("spring",): (4, 15), ("autumn",): (10, 15), ("fall",): (10, 15)}
 
 SPAN_FLAGS = ("negated", "uncertain", "hypothetical", "stopped", "historical", "ongoing",
-              "family", "site", "compared")
+              "family", "site", "compared", "statistical")
 for _name in SPAN_FLAGS:
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=False)
@@ -114,6 +116,9 @@ CONTEXT_CUES = {
     "clause_break": ("TERMINATE", "TERMINATE", None),
     "pseudo": ("PSEUDO", "PSEUDO", None),
 }
+# words that open a clause of its own (a new subject), unlike the next item of a list
+CLAUSE_SUBJECTS = {"it", "it's", "its", "i", "i'm", "im", "my", "the", "this", "that", "now",
+                   "there", "there's", "she", "he", "they", "we", "which", "and now", "but"}
 SPAN_ATTRS = {"NEGATED_EXISTENCE": {"negated": True}, "POSSIBLE_EXISTENCE": {"uncertain": True},
               "HYPOTHETICAL": {"hypothetical": True}, "STOPPED": {"stopped": True},
               "HISTORICAL": {"historical": True}, "ONGOING": {"ongoing": True},
@@ -381,6 +386,8 @@ class FactContext:
         mentions = [e for e in doc.ents if e.label_ not in NUMBER_LABELS]
         for ent in mentions:
             lo, hi = self._clause(ent, breaks, len(words))
+            if ent.label_ == "RED_FLAG":
+                self._own_clause(ent, words, lo, hi)
             if ent._.negated:
                 cues = [m.rule.literal.split(":", 1)[-1] for m in getattr(ent._, "modifiers", ())
                         if m.category == "NEGATED_EXISTENCE"]
@@ -401,6 +408,22 @@ class FactContext:
         doc._.rest_false = bool(at["rest_false"])
         doc._.unexplained = self._unexplained(doc)
         return doc
+
+    @staticmethod
+    def _own_clause(ent: Span, words: List[str], lo: int, hi: int) -> None:
+        """A warning sign is cleared only by a denial or an end said of it: in "the redness
+        didn't fade, it's now spread onto my neck" it still counts. A cue in an earlier clause
+        does not reach a sign whose own clause has its own subject ("it's", "my", "the"...);
+        a list ("no fever, swelling or pus") has none. (An end said later, "swollen for an
+        hour, but it went down", still ends it.)"""
+        mods = list(getattr(ent._, "modifiers", ()))
+        for category, attr in (("NEGATED_EXISTENCE", "negated"), ("STOPPED", "stopped")):
+            if not getattr(ent._, attr):
+                continue
+            spans = [m.modifier_span for m in mods if m.category == category]
+            before = spans and all(end <= lo for _, end in spans)
+            if before and any(w in CLAUSE_SUBJECTS for w in words[lo:ent.start]):
+                setattr(ent._, attr, False)
 
     @staticmethod
     def _clause(ent: Span, breaks: List[int], n: int) -> Tuple[int, int]:
@@ -690,6 +713,26 @@ def pair_patterns(nlp: Language, pairs: Dict[str, List[List[List[str]]]],
     return out
 
 
+def skin_type_patterns(nlp: Language, words: Dict[str, List[str]],
+                       modifiers: Dict[str, Dict[str, List[str]]]) -> List[Dict[str, Any]]:
+    """Token patterns for a skin type told by how one burns and tans: a modifier right before
+    the burn/tan word ("rarely burn") or after it ("burn quick"), with at most one word of
+    degree between them ("burn really easily")."""
+    between = sorted({n for w in words.get("between", []) for n in _norms(nlp, w)})
+    gap = [{"NORM": {"IN": between}, "OP": "?"}] if between else []
+    out = []
+    for ident, sides in modifiers.items():
+        for verb in ("burn", "tan"):
+            verbs = [[{"NORM": t} for t in _norms(nlp, w)] for w in words.get(verb, [])]
+            for where in ("before", "after"):
+                for m in sides.get(f"{where}_{verb}") or []:
+                    mod = [{"NORM": t} for t in _norms(nlp, m)]
+                    for v in verbs:
+                        out.append({"label": "SKIN_TYPE", "id": str(ident),
+                                    "pattern": mod + gap + v if where == "before" else v + gap + mod})
+    return out
+
+
 def typo_targets(lexicon: Dict[str, Any]) -> List[str]:
     """Lexicon words worth correcting a typo towards: long, and not everyday English."""
     words = set()
@@ -745,9 +788,23 @@ def protected_words(targets: Sequence[str], lexicon: Dict[str, Any]) -> List[str
     return sorted(out - set(targets))
 
 
-def build(kb=None, lemmas: bool = True, typos: bool = True) -> Language:
-    """The pipeline; `lemmas` and `typos` off only to measure what each part brings
-    (scripts/eval_messages.py --ablate)."""
+def training_texts() -> List[str]:
+    """The project's NLU examples (data/nlu.yml), the sentences the span categoriser learns
+    from beside the lexicon's phrases."""
+    import yaml
+    data = yaml.safe_load((ROOT / "data" / "nlu.yml").read_text(encoding="utf-8"))
+    out = []
+    for block in data.get("nlu") or []:
+        for line in (block.get("examples") or "").splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                out.append(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line[2:]))
+    return out
+
+
+def build(kb=None, lemmas: bool = True, typos: bool = True, statistical: bool = True) -> Language:
+    """The pipeline; `lemmas`, `typos` and `statistical` off only to measure what each part
+    brings (scripts/eval_messages.py --ablate)."""
     kb = kb or default_kb()
     lexicon = kb.raw["lexicon"]
     nlp = spacy.blank("en")
@@ -769,7 +826,18 @@ def build(kb=None, lemmas: bool = True, typos: bool = True) -> Language:
     pairs = nlp.add_pipe("entity_ruler", name="red_flag_ruler",
                          config={"phrase_matcher_attr": "NORM", "overwrite_ents": True})
     pairs.add_patterns(pair_patterns(nlp, lexicon.get("red_flag_pairs", {}))
-                       + pair_patterns(nlp, lexicon.get("fact_pairs", {}), "FACT"))
+                       + pair_patterns(nlp, lexicon.get("fact_pairs", {}), "FACT")
+                       + skin_type_patterns(nlp, lexicon.get("skin_type_words", {}),
+                                            lexicon.get("skin_type_modifiers", {})))
+    if statistical:
+        import random
+        from actions.nlu import statistical as trained
+        prefix = [p for p in ("sentencizer", "lemmatizer", "fact_norm") if p in nlp.pipe_names]
+        texts = training_texts() + trained.carrier_sentences(
+            lexicon, SECTION_LABELS, random.Random(trained.SEED))
+        trained.add_and_train(nlp, texts, prefix, ["entity_ruler", "lemma_ruler", "red_flag_ruler"],
+                              after=prefix[-1])
+        nlp.add_pipe("fact_statistical").common = set(trained.common_words())
     nlp.add_pipe("fact_scope", config={"rules": context_rules(lexicon["cues"], nlp.tokenizer)})
     nlp.add_pipe("fact_context", config={"cues": lexicon["cues"],
                                          "vocabulary": vocabulary(lexicon),
