@@ -7,11 +7,8 @@ export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
 PY=.venv/bin/python
 # 1. The spaCy pipeline, generated from the knowledge base's lexicon (its span categoriser is
 #    trained on the lexicon's finds in data/nlu.yml; about a minute and a half).
-if [ ! -f models/spacy_pipeline/meta.json ] || [ actions/triage/knowledge_base.yml -nt models/spacy_pipeline/meta.json ] \
-   || [ actions/nlu/spacy_pipeline.py -nt models/spacy_pipeline/meta.json ] \
-   || [ actions/nlu/statistical.py -nt models/spacy_pipeline/meta.json ] \
-   || [ data/nlu.yml -nt models/spacy_pipeline/meta.json ] \
-   || [ requirements.txt -nt models/spacy_pipeline/meta.json ]; then
+#    What it is made from: actions.nlu.spacy_pipeline.SOURCES.
+if ! $PY -c "import sys; sys.path.insert(0, '.'); from actions.nlu import spacy_pipeline as p; sys.exit(not p.is_current())"; then
   $PY -m actions.nlu build
 fi
 # 2. domain.yml and the NLU lookup tables, generated from the knowledge base.

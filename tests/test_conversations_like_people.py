@@ -106,3 +106,20 @@ def test_a_warning_sign_while_waiting_for_a_person_is_answered_at_once(assistant
     assert replies and replies[0]["text"] == KB["dispositions"]["emergency"]["headline"]
     assert assistant.slots(sender)["disposition"] == "emergency"
     assert assistant.tracker(sender)["paused"] is True  # still with the person as well
+
+
+def test_a_correction_of_the_answer_with_facts_is_reassessed_not_handed_off(assistant):
+    """"Sorry, I read that wrong, I'm not on roaccutane anymore, I finished in September"
+    disputes the answer with facts: the assessment is redone (a dispute with no fact at all
+    still goes to a person)."""
+    sender = f"dispute-{uuid.uuid4().hex[:8]}"
+    assistant.say(sender, "hi, 21, wanting to sort the texture on my forehead with a 0.5 pen")
+    assistant.say(sender, "yeah go on")
+    assistant.say(sender, "yeah roaccutane")
+    assert assistant.slots(sender)["disposition"] == "do_not_treat"
+    assistant.say(sender, "oh wait no sorry, I read that wrong, I am not on roaccutane anymore, "
+                          "I finished the course at the end of september")
+    slots = assistant.slots(sender)
+    assert slots["isotretinoin_current"] is False and slots["isotretinoin_ever"] is True
+    assert not assistant.tracker(sender).get("paused")
+    assert not slots.get("ticket_id")

@@ -272,7 +272,7 @@ def test_cleared_health_slots():
 @pytest.fixture(scope="module")
 def nlp():
     from actions.nlu import spacy_pipeline
-    return spacy_pipeline.build()
+    return spacy_pipeline.current()
 
 
 def updates_from_text(nlp, text, intent, requested, slots=None):

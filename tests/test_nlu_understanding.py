@@ -30,7 +30,7 @@ NOTHING: Dict[str, Any] = {"facts": {}, "concerns": [], "areas": [], "red_flags"
 
 @pytest.fixture(scope="module")
 def nlp():
-    return spacy_pipeline.build()
+    return spacy_pipeline.current()
 
 
 def entities(nlp, text: str):
@@ -56,9 +56,9 @@ CASES = [
     # --- medicines by brand name -----------------------------------------------------
     case("accutane-as-teen", "I took Accutane as a teen",
          facts={"isotretinoin_current": False, "isotretinoin_ever": True}),
-    case("roaccutane-now", "I'm on Roaccutane", facts={"isotretinoin_current": True}),
-    case("absorica-now", "I'm currently on Absorica", facts={"isotretinoin_current": True}),
-    case("claravis-now", "I take Claravis", facts={"isotretinoin_current": True}),
+    case("roaccutane-now", "I'm on Roaccutane", facts={"isotretinoin_current": True, "isotretinoin_ever": True}),
+    case("absorica-now", "I'm currently on Absorica", facts={"isotretinoin_current": True, "isotretinoin_ever": True}),
+    case("claravis-now", "I take Claravis", facts={"isotretinoin_current": True, "isotretinoin_ever": True}),
     case("eliquis", "I'm on Eliquis", facts={"anticoagulant": True}),
     case("xarelto", "I take Xarelto", facts={"anticoagulant": True}),
     case("warfarin", "I take warfarin daily", facts={"anticoagulant": True}),
@@ -78,7 +78,8 @@ CASES = [
          facts={"keloid_history": True}),
     case("nickel", "I'm allergic to nickel", facts={"metal_allergy": True}),
     case("cold-sores-history", "I get cold sores", facts={"cold_sore_history": True}),
-    case("cold-sore-now", "I have a cold sore right now", facts={"cold_sore_active": True}),
+    case("cold-sore-now", "I have a cold sore right now", facts={"cold_sore_active": True,
+                                                                "cold_sore_history": True}),
     case("diabetes-controlled", "I have type 2 diabetes, well controlled",
          facts={"diabetes": True, "diabetes_controlled": True}),
     case("diabetes-not-controlled", "my diabetes is not well controlled",
@@ -249,13 +250,44 @@ CASES = [
         "warfarin' (True); a current 'yes' must win", facts={"anticoagulant": True}),
     bug("not-pregnant-comma-on-accutane", "Not pregnant, on accutane",
         "negation crosses the comma into the next item: 'on accutane' is read as not on "
-        "accutane", facts={"pregnant": False, "isotretinoin_current": True}),
+        "accutane", facts={"pregnant": False, "isotretinoin_current": True,
+                                                "isotretinoin_ever": True}),
     bug("nope-only-warfarin", "nope, only warfarin",
         "a leading 'no,'/'nope,' negates the item named after the comma, even with "
         "'only'/'just'", facts={"anticoagulant": True}),
     bug("no-just-diabetes", "no, just diabetes",
         "a leading 'no,'/'nope,' negates the item named after the comma, even with "
         "'only'/'just'", facts={"diabetes": True}),
+    # --- skin type told by how one burns and tans (no type named) ----------------------
+    case("burn-now-and-then-tan-evenly", "I burn now and then but tan pretty evenly after",
+         skin_type=3),
+    case("burn-quick-little-tan", "I burn quick, a little tan after", skin_type=2),
+    case("rarely-burn-tan-easily", "I tan easily, rarely burn", skin_type=4),
+    case("never-tan-always-burn", "I never tan, always burn", skin_type=1),
+    bug("diabetic-type-2", "I'm diabetic, type 2",
+        "'type 2' of a diabetes was read as skin type 2", facts={"diabetes": True}),
+    # --- warning signs in everyday words ------------------------------------------------
+    bug("denial-in-an-earlier-clause", "the redness didn't fade, it's now spread down onto my neck",
+        "the 'didn't' of the first clause hid the spreading redness of the second",
+        red_flags=["spreading_redness"]),
+    case("shaking-cold", "I have shaking cold since last night", red_flags=["fever"]),
+    case("lips-tingly-and-swollen", "my lips are starting to feel tingly and swollen",
+         red_flags=["face_swelling"]),
+    bug("scars-killing-me", "my acne scars are killing me",
+        "'killing me' alone was read as severe pain", concerns=["acne_scars"]),
+    # --- what one fact says of another; hedges; ages --------------------------------------
+    case("cold-sore-now-is-a-history", "I've got a cold sore right now",
+         facts={"cold_sore_active": True, "cold_sore_history": True}),
+    case("never-had-a-cold-sore", "never had a cold sore",
+         facts={"cold_sore_active": False, "cold_sore_history": False}),
+    case("is-that-a-keloid", "the scar is red and raised, is that a keloid?",
+         facts={}, concerns=["acne_scars"]),
+    case("chemo-finished-in-september", "I finished chemo in September",
+         facts={}),
+    bug("fifteen-minutes-is-not-an-age", "still bleeding after pressing for like 15 min",
+        "a lone '15' became the age", red_flags=["persistent_bleeding"]),
+    case("roll-names-the-roller", "want to roll my forehead", areas=["forehead"],
+         device={"type": "roller"}),
 ]
 
 
@@ -377,3 +409,23 @@ def test_not_on_it_anymore_is_a_past_course_with_its_date(nlp):
     facts = out["facts"]
     assert facts["isotretinoin_current"] is False and facts["isotretinoin_ever"] is True
     assert facts["isotretinoin_stopped_months_ago"] > 0
+
+
+def test_a_guess_of_the_trained_model_is_asked_never_a_yes_or_a_no():
+    """What only the span categoriser proposes (the lexicon did not find it) leaves the fact
+    unknown, affirmed or denied: "never got it checked" beside a keloid is not a mole."""
+    for negated in (False, True):
+        guess = {"entity": "fact", "value": "suspicious_lesion", "start": 0, "end": 5,
+                 "text": "never got it checked", "negated": negated, "statistical": True}
+        update = facts_from_message([guess], intent="inform", text="never got it checked")
+        assert "suspicious_lesion" not in update["facts"]
+        assert update["unknown_facts"] == ["suspicious_lesion"]
+
+
+def test_the_trained_model_fills_only_gaps_the_lexicon_left(nlp):
+    """Every mention the lexicon finds stays the lexicon's; the model's proposals are marked."""
+    doc = nlp("i'm on warfarin and apixaban, want to roll my cheeks")
+    found = {(e.text, e.ent_id_) for e in doc.ents if not e._.statistical}
+    assert {("warfarin", "anticoagulant"), ("apixaban", "anticoagulant"),
+            ("cheeks", "cheeks")} <= found
+    assert "fact_spancat" in nlp.pipe_names and "fact_statistical" in nlp.pipe_names

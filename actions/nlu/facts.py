@@ -116,6 +116,9 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             update["device"]["needle_mm"] = float(value)
         elif kind == "age":
             update["age"] = float(value) if float(value) != int(float(value)) else int(float(value))
+        elif kind == "skin_type" and re.fullmatch(r"type\s*\S+", str(e.get("text") or "").lower()) \
+                and question != "skin_type" and not re.search(r"skin|fitz|photo", text.lower()):
+            continue  # "diabetic, type 2", "von Willebrand (type 1)": not a skin type
         elif kind == "skin_type" and not negated and not e.get("uncertain"):
             try:  # several descriptions: the darker one, the cautious reading
                 update["skin_type"] = max(int(value), update["skin_type"] or 0)
@@ -125,6 +128,14 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             # No date given: count it as today, the cautious reading (the wait is longest).
             ago = e.get("ago_days")
             update["recent_procedures"][value] = round(ago, 1) if ago is not None else 0
+    # "no botox, no filler, no peels, no laser": a full answer about recent procedures
+    denied = {e.get("value") for e in entities if e.get("entity") == "procedure"
+              and e.get("negated") and not e.get("uncertain") and not e.get("hypothetical")}
+    if len(denied) >= 3 and not update["recent_procedures"]:
+        _set(update, "recent_procedures_asked", True)
+    _implied(update, [e for e in entities if not (e.get("hypothetical") or e.get("family")
+                                                  or e.get("compared"))],
+             lex.get("implies") or {})
     # "scars" alone, in a microneedling chat, are acne scars, unless the message names an
     # operation or an injury ("my C-section scar", "scar from my op")
     bare = [e for e in entities if e.get("value") == "surgical_scar"
@@ -216,6 +227,22 @@ def _isotretinoin(update, negated: bool, past: bool, ago, cue: Optional[str]) ->
             _set(update, "isotretinoin_stopped_months_ago", round(ago / DAYS_PER_MONTH, 1))
         return
     _set(update, "isotretinoin_current", True)
+    _set(update, "isotretinoin_ever", True)
+
+
+def _implied(update: Dict[str, Any], entities: Iterable[Mapping[str, Any]], implies) -> None:
+    """What one fact says of another (`lexicon.implies`, now -> ever): a cold sore now is a
+    history of cold sores; "never had a cold sore" says no to both."""
+    for now, ever in implies.items():
+        if update["facts"].get(now) is True:
+            _set(update, ever, True)
+    for e in entities:
+        value = e.get("value")
+        if e.get("entity") == "fact" and e.get("negated") and e.get("negation_cue") in NEVER_CUES \
+                and not e.get("statistical") and not e.get("uncertain"):
+            partner = implies.get(value) or next((n for n, v in implies.items() if v == value), None)
+            if partner and partner not in update["unknown_facts"]:
+                _set(update, partner, False)
 
 
 def _add(target: List[str], values: Iterable[str]) -> None:
@@ -337,14 +364,24 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     kind = q["kind"]
     bare = re.fullmatch(r"\s*(\d+(?:[.,]\d+)?)\s*", text or "")
     bare_number = float(bare.group(1).replace(",", ".")) if bare else None
-    if intent == "dont_know" and not stated:
+    if intent == "dont_know" and not stated and not (
+            update["recent_procedures"] or update["concerns"] or update["areas"]
+            or update["red_flags"] or update["device"]):
+        # (a message that tells something else, "I forgot, I had filler on the 10th", is
+        # not an "I don't know" to the question on screen: it is asked again)
         update["unknown_questions"].append(q["id"])
     elif kind in ("checklist", "yes_no") and (intent == "deny" or (
             intent == "inform" and (rest_false or (kind == "checklist"
                                                    and plain_answer(text, kb, list_only=True))))):
         if kind == "yes_no" and intent == "inform":
             return update
-        if unexplained and kind == "checklist" and CONTRAST & set(_words(text)):
+        words = _words(text)
+        first_contrast = next((k for k, w in enumerate(words) if w in CONTRAST), None)
+        said_none_first = first_contrast is not None and plain_answer(
+            " ".join(words[:first_contrast]), kb, list_only=True) == "no"
+        if unexplained and kind == "checklist" and first_contrast is not None \
+                and not said_none_first:
+            # ("no, none. the peel was just a salon thing": a clear none first, then more)
             # "only the patch near my temple, the rest is fine": something was named that I
             # don't know; no item becomes a no, the question is asked again more plainly
             update["unclear"] = True

@@ -69,7 +69,18 @@ DECADES = {"teens": 13, "twenties": 20, "thirties": 30, "forties": 40, "fifties"
 AGO_WORDS = ("ago", "back", "before", "earlier", "prior")
 AGE_AFTER = {"years", "year", "yo", "y/o", "yrs", "yr", "y.o.", "y.o", "yrs old", "m", "f",
              "male", "female", "man", "woman", "guy", "girl", "lady"}
-AGE_BEFORE = {"age", "aged", "i'm", "im", "am", "m", "f", "male", "female"}
+# "N years" is an age after one of these (or at the start), or before "old", "woman"...
+AGE_YEARS_BEFORE = {"", "i'm", "im", "am", "have", "has", "aged", "age", "is", ",", ".", "a", "i",
+                    "now", "turned", "just", "man", "woman", "lady", "male", "female", "guy",
+                    "girl", "m", "f"}
+# a bare number is never an age with these units after it or these words before it ("for
+# 15 min", "a fever of 39", "platelets around 60")
+NOT_AGE_UNITS = {"%", "x", "times", "minutes", "mins", "min", "minute", "seconds", "secs", "sec",
+                 "hours", "hrs", "hr", "hour", "pm", "am", "degrees", "mg", "mcg", "ml", "units",
+                 "iu", "sessions", "c", "f", "kg", "lbs", "pins", "needles", "pin"}
+NOT_AGE_BEFORE = {"of", "around", "about", "at", "for", "like", "approx", "approximately", "temp",
+                  "temperature", "fever", "dose", "than", "to", "from", "by", "nearly", "almost"}
+AGE_BEFORE = {"age", "aged", "i'm", "im", "am", "m", "f", "male", "female", "now"}
 MONTHS = {"january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
           "apr": 4, "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8,
           "september": 9, "sept": 9, "sep": 9, "october": 10, "oct": 10, "november": 11,
@@ -386,8 +397,7 @@ class FactContext:
         mentions = [e for e in doc.ents if e.label_ not in NUMBER_LABELS]
         for ent in mentions:
             lo, hi = self._clause(ent, breaks, len(words))
-            if ent.label_ == "RED_FLAG":
-                self._own_clause(ent, words, lo, hi)
+            self._own_clause(ent, words, lo, hi)
             if ent._.negated:
                 cues = [m.rule.literal.split(":", 1)[-1] for m in getattr(ent._, "modifiers", ())
                         if m.category == "NEGATED_EXISTENCE"]
@@ -411,11 +421,11 @@ class FactContext:
 
     @staticmethod
     def _own_clause(ent: Span, words: List[str], lo: int, hi: int) -> None:
-        """A warning sign is cleared only by a denial or an end said of it: in "the redness
-        didn't fade, it's now spread onto my neck" it still counts. A cue in an earlier clause
-        does not reach a sign whose own clause has its own subject ("it's", "my", "the"...);
-        a list ("no fever, swelling or pus") has none. (An end said later, "swollen for an
-        hour, but it went down", still ends it.)"""
+        """A denial or an end in an earlier clause does not reach a mention whose own clause
+        has its own subject ("it's", "my", "the"...): in "the redness didn't fade, it's now
+        spread onto my neck" the warning sign counts, in "I don't use acids, the peel was at
+        the salon" the peel was had. A list ("no fever, swelling or pus") has no subject of
+        its own. (An end said later, "swollen for an hour, but it went down", still ends it.)"""
         mods = list(getattr(ent._, "modifiers", ()))
         for category, attr in (("NEGATED_EXISTENCE", "negated"), ("STOPPED", "stopped")):
             if not getattr(ent._, attr):
@@ -640,8 +650,11 @@ class FactContext:
                 span = Span(doc, i, k + 1, label="AGE")
                 span._.value = value
             elif unit in ("years", "year", "yrs", "yr") and 10 <= value <= 110 \
-                    and value == int(value) and prev not in ("for", "of", "after", "in", "about"):
-                span = Span(doc, i, k, label="AGE")  # "I have 55 years", "38 year woman"
+                    and value == int(value) and (prev in AGE_YEARS_BEFORE or (
+                        k < len(words) and words[k] in AGE_AFTER)):
+                # "I have 55 years", "I am 59 years", "38 year woman"; not "it must be
+                # thirty years", "I smoke 30 years"
+                span = Span(doc, i, k, label="AGE")
                 span._.value = value
         elif unit == "y" and words[k:k + 2] == ["/", "o"]:  # "28 y/o"
             span = Span(doc, i, k + 2, label="AGE")
@@ -660,8 +673,7 @@ class FactContext:
             span = Span(doc, i, j, label="AGE")
             span._.value = value
         elif 10 <= value <= 120 and value == int(value) and re.fullmatch(r"\d+|[a-z-]+", words[i]) \
-                and unit not in ("%", "x", "times", "minutes", "mins", "hours", "hrs", "pm", "am",
-                                 "degrees", "mg", "units", "iu", "sessions", "c", "f"):
+                and unit not in NOT_AGE_UNITS and prev not in NOT_AGE_BEFORE:
             span = Span(doc, i, j, label="NUMBER")  # a bare number: an age only if asked for one
             span._.value = value
         return span
@@ -857,3 +869,21 @@ def save(path: Path = DEFAULT_DIR, kb=None) -> Path:
 
 def load(path: Path = DEFAULT_DIR) -> Language:
     return spacy.load(path)
+
+
+# what the built pipeline is made from (scripts/train.sh rebuilds it when one is newer)
+SOURCES = ("actions/triage/knowledge_base.yml", "actions/nlu/spacy_pipeline.py",
+           "actions/nlu/statistical.py", "data/nlu.yml", "requirements.txt")
+
+
+def is_current(path: Path = DEFAULT_DIR) -> bool:
+    """Is the built pipeline newer than everything it is made from?"""
+    meta = path / "meta.json"
+    return meta.exists() and all((ROOT / s).stat().st_mtime <= meta.stat().st_mtime
+                                 for s in SOURCES if (ROOT / s).exists())
+
+
+def current(path: Path = DEFAULT_DIR) -> Language:
+    """The built pipeline when it is current, else a fresh build (the span categoriser's
+    training takes about a minute and a half)."""
+    return load(path) if is_current(path) else build()
