@@ -91,13 +91,17 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
         if kind == "red_flag":
             # Safety first: a warning sign counts even hedged or inside a question; only a
             # clear "no swelling" or one that is over ("the swelling has gone") does not.
-            if value in kb.red_flags and not negated and not e.get("stopped"):
+            if value in kb.red_flags and not negated and not (
+                    e.get("stopped") and not e.get("ongoing")):  # "since I finished ... still going"
                 _add(update["red_flags"], [value])
             continue
         if kind == "fact" and value in kb.facts:
-            if e.get("uncertain") or e.get("statistical"):
-                # hedged; or only the trained model's guess ("never got it checked" next to
-                # a keloid is not a mole): asked, never taken as a yes or a no
+            said = str(e.get("text") or "").lower()
+            if e.get("uncertain") or e.get("statistical") \
+                    or said in (lex.get("ambiguous") or {}).get(value, ()):
+                # hedged; only the trained model's guess ("never got it checked" next to a
+                # keloid is not a mole); or a word that may not name it ("spots"): asked,
+                # never taken as a yes or a no
                 _unknown(update, value)
             else:
                 _fact(update, value, e, current_state, recent_days, recent_stop)
@@ -128,6 +132,16 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             # No date given: count it as today, the cautious reading (the wait is longest).
             ago = e.get("ago_days")
             update["recent_procedures"][value] = round(ago, 1) if ago is not None else 0
+    # "any spot, cut or burn leaves a dark mark": the spot, the cut and the burn are examples
+    if "pih_history" in update["facts"] or "pih_history" in update["unknown_facts"]:
+        examples = set(lex.get("pih_examples") or [])
+        for e in entities:
+            value = e.get("value")
+            if e.get("entity") == "fact" and value != "pih_history" \
+                    and str(e.get("text") or "").lower() in examples:
+                update["facts"].pop(value, None)
+                if value in update["unknown_facts"]:
+                    update["unknown_facts"].remove(value)
     # "no botox, no filler, no peels, no laser": a full answer about recent procedures
     denied = {e.get("value") for e in entities if e.get("entity") == "procedure"
               and e.get("negated") and not e.get("uncertain") and not e.get("hypothetical")}

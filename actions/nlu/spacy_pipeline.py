@@ -127,6 +127,8 @@ CONTEXT_CUES = {
     "clause_break": ("TERMINATE", "TERMINATE", None),
     "pseudo": ("PSEUDO", "PSEUDO", None),
 }
+# ongoing cues too weak to stand against an explicit past or for a non-medicine
+WEAK_ONGOING = (["on"], ["take"], ["takes"], ["i", "take"], ["taking"])
 # words that open a clause of its own (a new subject), unlike the next item of a list
 CLAUSE_SUBJECTS = {"it", "it's", "its", "i", "i'm", "im", "my", "the", "this", "that", "now",
                    "there", "there's", "she", "he", "they", "we", "which", "and now", "but"}
@@ -406,7 +408,24 @@ class FactContext:
                 self._negation_after(ent, words, hi)
         self._durations(doc, words, breaks)
         self._sites(doc, words, breaks)
+        future = _positions(words, self.cues.get("hypothetical_future", [])
+                            + self.cues.get("hypothetical_after", []))
         for ent in mentions:
+            if ent.label_ == "RED_FLAG" and ent._.hypothetical:
+                # a warning sign under "is it bad if ...", "can I use it if ..." is happening;
+                # not in a message that speaks of a future or a habit ("what if", "in case",
+                # "people with", "if I eat", "haven't done it yet")
+                hyps = [m.modifier_span for m in getattr(ent._, "modifiers", ())
+                        if m.category == "HYPOTHETICAL"]
+                if hyps and not future:
+                    ent._.hypothetical = False
+            weak = [words[m.modifier_span[0]:m.modifier_span[1]] for m in
+                    getattr(ent._, "modifiers", ()) if m.category == "ONGOING"]
+            if ent._.ongoing and all(w in WEAK_ONGOING for w in weak) and (
+                    ent.ent_id_ not in self.medicines or ent._.historical or ent._.stopped):
+                # "on" means use only of a medicine ("herpes on the lip"); a bare "take" says
+                # nothing against an explicit past ("when I was young I take the Roacutan")
+                ent._.ongoing = False
             if ent._.stopped and ent._.ongoing:
                 # "stopped taking aspirin": the end governs the verb right after it
                 mods = list(getattr(ent._, "modifiers", ()))
