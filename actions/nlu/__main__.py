@@ -28,6 +28,8 @@ def _build(args) -> int:
 
 def load_agent(model: str = ""):
     logging.disable(logging.WARNING)
+    import structlog  # Rasa's own debug events (they carry the message text) stay quiet
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     from rasa.core.agent import Agent
     from rasa.model import get_latest_model
     path = model or get_latest_model(str(ROOT / "models"))
