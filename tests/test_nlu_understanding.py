@@ -429,3 +429,18 @@ def test_the_trained_model_fills_only_gaps_the_lexicon_left(nlp):
     assert {("warfarin", "anticoagulant"), ("apixaban", "anticoagulant"),
             ("cheeks", "cheeks")} <= found
     assert "fact_spancat" in nlp.pipe_names and "fact_statistical" in nlp.pipe_names
+
+
+def test_a_word_that_may_name_two_facts_leaves_both_asked(nlp):
+    """"Only that spot by my ear, none of the others": the spot may be a pimple or a mole
+    never checked, so both stay unknown (and are asked); the other items are a no. Read as
+    acne alone, a later "no" to acne cleared the mole and the answer pointed toward home."""
+    from actions.dialogue.state import QUESTIONS
+    text = "only that spot by my ear, none of the others"
+    ents = entities(nlp, text)
+    update = facts_from_message(ents, intent="inform", text=text, question="skin_now",
+                                unknown_items=list(QUESTIONS["skin_now"]["items"]),
+                                rest_false=any(e.get("entity") == "rest_false" for e in ents))
+    assert {"active_acne", "suspicious_lesion"} <= set(update["unknown_facts"])
+    assert "suspicious_lesion" not in update["facts"] and "active_acne" not in update["facts"]
+    assert update["facts"].get("sunburn") is False

@@ -97,11 +97,13 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             continue
         if kind == "fact" and value in kb.facts:
             said = str(e.get("text") or "").lower()
-            if e.get("uncertain") or e.get("statistical") \
-                    or said in (lex.get("ambiguous") or {}).get(value, ()):
-                # hedged; only the trained model's guess ("never got it checked" next to a
-                # keloid is not a mole); or a word that may not name it ("spots"): asked,
-                # never taken as a yes or a no
+            names = (lex.get("ambiguous") or {}).get(said) or ()
+            if value in names:
+                for candidate in names:  # "that spot": a pimple or a mole, both asked
+                    _unknown(update, candidate)
+            elif e.get("uncertain") or e.get("statistical"):
+                # hedged; or only the trained model's guess ("never got it checked" next to
+                # a keloid is not a mole): asked, never taken as a yes or a no
                 _unknown(update, value)
             else:
                 _fact(update, value, e, current_state, recent_days, recent_stop)
