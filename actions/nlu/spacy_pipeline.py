@@ -399,7 +399,7 @@ class FactContext:
         mentions = [e for e in doc.ents if e.label_ not in NUMBER_LABELS]
         for ent in mentions:
             lo, hi = self._clause(ent, breaks, len(words))
-            self._own_clause(ent, words, lo, hi)
+            self._own_clause(ent, words, lo)
             if ent._.negated:
                 cues = [m.rule.literal.split(":", 1)[-1] for m in getattr(ent._, "modifiers", ())
                         if m.category == "NEGATED_EXISTENCE"]
@@ -439,7 +439,7 @@ class FactContext:
         return doc
 
     @staticmethod
-    def _own_clause(ent: Span, words: List[str], lo: int, hi: int) -> None:
+    def _own_clause(ent: Span, words: List[str], lo: int) -> None:
         """A denial or an end in an earlier clause does not reach a mention whose own clause
         has its own subject ("it's", "my", "the"...): in "the redness didn't fade, it's now
         spread onto my neck" the warning sign counts, in "I don't use acids, the peel was at
@@ -796,19 +796,14 @@ def protected_words(targets: Sequence[str], lexicon: Dict[str, Any]) -> List[str
     """Common English words (spacy-lookups-data's word frequencies: log probability above
     -16, about the 100,000 most frequent) within the typo limit of a lexicon word, which must
     never be "corrected" into it ("forever" is not "fever")."""
-    import gzip
-    import json
-    import spacy_lookups_data
     from rapidfuzz.distance import OSA
-    path = Path(spacy_lookups_data.__file__).parent / "data" / "en_lexeme_prob.json.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        probs = json.load(f)
+    probs = _statistical.word_probs()
     by_first: Dict[str, List[str]] = {}
     for t in targets:
         by_first.setdefault(t[0], []).append(t)
     out = set()
     for word, logp in probs.items():
-        if logp < -16 or len(word) < 5 or not word.isalpha() or not word.islower() \
+        if logp < _statistical.COMMON_LOGP or len(word) < 5 or not word.isalpha() or not word.islower() \
                 or word in targets:
             continue
         limit = _edit_limit(word)

@@ -13,6 +13,7 @@ is "unknown": the assistant asks about it, and a guess is never taken as a yes o
 
 `scripts/eval_messages.py --fast --ablate statistical` measures what it brings.
 """
+import functools
 import random
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
@@ -126,18 +127,25 @@ USED = ("FACT", "CONCERN", "AREA", "PROCEDURE")
 COMMON_LOGP = -16.0  # spacy-lookups-data word frequencies: about the 93,000 most frequent words
 
 
-def common_words() -> List[str]:
-    """Everyday English words (spacy-lookups-data's frequencies). A one-word proposal that is
-    one of them ("intense", "seal", "finish") is not used: the model's one-word finds that
-    help are words no dictionary of everyday English holds (drug names, "youthfulness")."""
+@functools.lru_cache(maxsize=1)
+def word_probs() -> Dict[str, float]:
+    """spacy-lookups-data's English word frequencies (log probabilities), read once per
+    build: the typo step's protected words and the everyday words below both come from it."""
     import gzip
     import json
     from pathlib import Path
     import spacy_lookups_data
     path = Path(spacy_lookups_data.__file__).parent / "data" / "en_lexeme_prob.json.gz"
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        probs = json.load(f)
-    return sorted(w for w, p in probs.items() if p >= COMMON_LOGP and w.isalpha() and w.islower())
+        return json.load(f)
+
+
+def common_words() -> List[str]:
+    """Everyday English words (spacy-lookups-data's frequencies). A one-word proposal that is
+    one of them ("intense", "seal", "finish") is not used: the model's one-word finds that
+    help are words no dictionary of everyday English holds (drug names, "youthfulness")."""
+    return sorted(w for w, p in word_probs().items()
+                  if p >= COMMON_LOGP and w.isalpha() and w.islower())
 
 
 @Language.factory("fact_statistical", default_config={"threshold": THRESHOLD})
