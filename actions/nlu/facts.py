@@ -149,6 +149,12 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
               and e.get("negated") and not e.get("uncertain") and not e.get("hypothetical")}
     if len(denied) >= 3 and not update["recent_procedures"]:
         _set(update, "recent_procedures_asked", True)
+    # "no procedures this year", "botox two weeks ago, that's it": the same, in a few words
+    said = " " + " ".join(_words(text)) + " "
+    answered = lex.get("procedures_answered") or {}
+    if any(f" {p} " in said for p in answered.get("none", [])) or (update["recent_procedures"] and any(
+            f" {p} " in said for p in answered.get("only", []))):
+        _set(update, "recent_procedures_asked", True)
     _implied(update, [e for e in entities if not (e.get("hypothetical") or e.get("family")
                                                   or e.get("compared"))],
              lex.get("implies") or {})

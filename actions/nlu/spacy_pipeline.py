@@ -64,6 +64,9 @@ RELATIVE_DAYS = {("yesterday",): 1, ("today",): 0, ("last", "week"): 7, ("last",
                  ("the", "other", "day"): 3, ("recently",): 7, ("a", "while", "ago"): 365.25,
                  ("a", "while", "back"): 365.25, ("ages", "ago"): 730.5, ("last", "night"): 1,
                  ("this", "morning"): 0, ("tonight",): 0, ("couple", "of", "days", "ago"): 2}
+# ... of which these give no date a rule could count on ("stopped accutane a while ago": when
+# exactly is asked, never taken as a year)
+VAGUE_DAYS = {("a", "while", "ago"), ("a", "while", "back"), ("ages", "ago")}
 DECADES = {"teens": 13, "twenties": 20, "thirties": 30, "forties": 40, "fifties": 50,
            "sixties": 60, "seventies": 70, "eighties": 80, "nineties": 90}
 AGO_WORDS = ("ago", "back", "before", "earlier", "prior")
@@ -365,10 +368,11 @@ def context_rules(cues: Dict[str, List[str]], tokenizer) -> List[Dict[str, Any]]
 
 # --------------------------------------------------------------------------- fact_context
 
-@Language.factory("fact_context", default_config={"cues": {}, "vocabulary": [], "medicines": []})
+@Language.factory("fact_context", default_config={"cues": {}, "vocabulary": [], "medicines": [],
+                                                  "untreated": {}})
 def make_fact_context(nlp: Language, name: str, cues: Dict[str, List[str]],
-                      vocabulary: List[str], medicines: List[str]):
-    return FactContext(cues, nlp.tokenizer, vocabulary, medicines)
+                      vocabulary: List[str], medicines: List[str], untreated: Dict[str, List[str]]):
+    return FactContext(cues, nlp.tokenizer, vocabulary, medicines, untreated)
 
 
 class FactContext:
@@ -376,9 +380,13 @@ class FactContext:
     event each duration belongs to, and places named for a history. Cue words are located once
     per message, so the cost grows with the length of the message, not its square."""
 
-    def __init__(self, cues: Dict[str, List[str]], tokenizer=None, vocabulary=(), medicines=()):
+    def __init__(self, cues: Dict[str, List[str]], tokenizer=None, vocabulary=(), medicines=(),
+                 untreated: Optional[Dict[str, List[str]]] = None):
         self.medicines = set(medicines)
         self.cues = {k: _phrases(v, tokenizer) for k, v in cues.items()}
+        untreated = untreated or {}
+        self.untreated = _phrases(untreated.get("phrases", []), tokenizer)
+        self.untreated_except = set(untreated.get("except", []))
         self.known = {w for phrases in self.cues.values() for p in phrases for w in p}
         self.known |= {_clean(w) for w in vocabulary}
 
@@ -410,7 +418,12 @@ class FactContext:
         self._sites(doc, words, breaks)
         future = _positions(words, self.cues.get("hypothetical_future", [])
                             + self.cues.get("hypothetical_after", []))
+        untreated = bool(_positions(words, self.untreated))
         for ent in mentions:
+            if ent.label_ == "RED_FLAG" and untreated and ent.ent_id_ not in self.untreated_except:
+                # "bit of a fever, should I wait before starting?": not after a treatment
+                ent._.hypothetical = True
+                continue
             if ent.label_ == "RED_FLAG" and ent._.hypothetical:
                 # a warning sign under "is it bad if ...", "can I use it if ..." is happening;
                 # not in a message that speaks of a future or a habit ("what if", "in case",
@@ -477,7 +490,10 @@ class FactContext:
             # the cue must close the statement: "pregnant: no", "keloids - none." but not
             # "Plavix, not warfarin" (there "not" belongs to what follows)
             closes = after >= len(words) or not words[after][:1].isalnum()
-            if tuple(words[j:after]) == p and (j > ent.end or after == len(words)) and closes:
+            # ... and follow the mention after a mark ("pregnant: no") or end the sentence
+            # ("sunburn no. cuts no.")
+            ends = after >= len(words) or words[after] in (".", "!", ";")
+            if tuple(words[j:after]) == p and (j > ent.end or ends) and closes:
                 ent._.negated, ent._.negation_cue = True, " ".join(p)
                 return
 
@@ -499,6 +515,9 @@ class FactContext:
                 target = earlier[-1] if earlier else None
             if target is None:
                 continue
+            if tuple(words[d.start:d.end]) in VAGUE_DAYS and target.ent_id_ in self.medicines:
+                target._.historical = True
+                continue
             if since or (d.start > 2 and words[d.start - 3:d.start - 1] in (["for", "the"],)):
                 target._.since_days = d._.value
                 target._.ongoing = True
@@ -518,9 +537,20 @@ class FactContext:
         wants to microneedle ("prone to cold sores round my mouth", "mole removed from my
         back", "pus on my cheek")."""
         ents = [e for e in doc.ents if e.label_ not in NUMBER_LABELS]
+        inside = {i for e in ents for i in range(e.start, e.end)}
+        # words of a skin complaint the lexicon does not name ("itchy patches on my neck",
+        # "a nick on my jaw"): a place beside them is where it is, as for a named condition
+        complaints = [Span(doc, a, b, label="COMPLAINT")
+                      for a, b in _positions(words, self.cues.get("site_words", []))
+                      if not any(i in inside for i in range(a, b))]
+        fine = _positions(words, self.cues.get("not_goal_after", []))
         for area in (e for e in ents if e.label_ == "AREA"):
+            if any(a == area.end or (a == area.end + 1 and words[area.end] in ("is", "are", "'s"))
+                   for a, _ in fine):
+                area._.site = True  # "the rest of my face is fine": not where they want to treat
+                continue
             lo, hi = self._clause(area, breaks, len(words))
-            others = [e for e in ents if e is not area and e.label_ != "AREA"
+            others = [e for e in ents + complaints if e is not area and e.label_ != "AREA"
                       and e.start >= lo and e.end <= hi]
             if not others:  # "Only vitiligo, a small patch on my hand": the clause before
                 sent = area.sent
@@ -529,7 +559,7 @@ class FactContext:
             if not others:
                 continue
             near = min(others, key=lambda e: min(abs(e.start - area.end), abs(area.start - e.end)))
-            if near.label_ in ("FACT", "RED_FLAG", "EVENT", "PROCEDURE"):
+            if near.label_ in ("FACT", "RED_FLAG", "EVENT", "PROCEDURE", "COMPLAINT"):
                 area._.site = True
 
     def _unexplained(self, doc: Doc) -> List[str]:
@@ -652,7 +682,8 @@ class FactContext:
         if unit in MM_UNITS and 0 <= value <= 10:
             span = Span(doc, i, k, label="NEEDLE_MM")
             span._.value = round(value, 2)
-        elif 0 < value <= 3 and value != int(value) and unit not in UNIT_DAYS \
+        elif 0.2 <= value <= 3 and value != int(value) and unit not in UNIT_DAYS \
+                and words[i] not in ("half", "quarter", "a", "an") \
                 and unit not in ("%", "x", "times", "kg", "lbs", "stone", "l", "litres", "cm"):
             # a decimal needle length without its unit: "a 0.25 pen", "roller 0.5"
             span = Span(doc, i, j, label="NEEDLE_MM")
@@ -742,6 +773,23 @@ def pair_patterns(nlp: Language, pairs: Dict[str, List[List[List[str]]]],
                     for x, y in ((a, b), (b, a)):
                         out.append({"label": label, "id": ident, "pattern": x + gap + y})
     return out
+
+
+def fever_pairs(scales: Dict[str, Dict[str, Any]]) -> Dict[str, List[Any]]:
+    """Word pairs for a temperature that is a fever ("38.9 temp", "had 39 degree", "101F
+    fever"): every reading in each scale's range, as people write it (38, 38.5, 38,5, 38.5c),
+    beside one of the scale's words."""
+    entries = []
+    for scale in scales.values():
+        lo, hi = scale["range"]
+        unit = next((w for w in scale["words"] if len(w) == 1 and w.isalpha()), "")
+        readings = set()
+        for tenth in range(round(lo * 10), round(hi * 10) + 1):
+            value = tenth / 10
+            for text in {f"{value:g}", f"{value:.1f}"}:
+                readings.update({text, text.replace(".", ","), text + unit})
+        entries.append([sorted(readings), list(scale["words"]), 3])
+    return {"fever": entries} if entries else {}
 
 
 def skin_type_patterns(nlp: Language, words: Dict[str, List[str]],
@@ -852,6 +900,7 @@ def build(kb=None, lemmas: bool = True, typos: bool = True, statistical: bool = 
     pairs = nlp.add_pipe("entity_ruler", name="red_flag_ruler",
                          config={"phrase_matcher_attr": "NORM", "overwrite_ents": True})
     pairs.add_patterns(pair_patterns(nlp, lexicon.get("red_flag_pairs", {}))
+                       + pair_patterns(nlp, fever_pairs(lexicon.get("fever_temperature", {})))
                        + pair_patterns(nlp, lexicon.get("fact_pairs", {}), "FACT")
                        + skin_type_patterns(nlp, lexicon.get("skin_type_words", {}),
                                             lexicon.get("skin_type_modifiers", {})))
@@ -863,11 +912,13 @@ def build(kb=None, lemmas: bool = True, typos: bool = True, statistical: bool = 
             lexicon, SECTION_LABELS, random.Random(trained.SEED))
         trained.add_and_train(nlp, texts, prefix, ["entity_ruler", "lemma_ruler", "red_flag_ruler"],
                               after=prefix[-1])
-        nlp.add_pipe("fact_statistical").common = set(trained.common_words())
+        # units of measure are read as numbers' units, never as a fact ("half a millimetre")
+        nlp.add_pipe("fact_statistical").common = set(trained.common_words()) | MM_UNITS | set(UNIT_DAYS)
     nlp.add_pipe("fact_scope", config={"rules": context_rules(lexicon["cues"], nlp.tokenizer)})
     nlp.add_pipe("fact_context", config={"cues": lexicon["cues"],
                                          "vocabulary": vocabulary(lexicon),
-                                         "medicines": lexicon.get("medicine_facts", [])})
+                                         "medicines": lexicon.get("medicine_facts", []),
+                                         "untreated": lexicon.get("before_any_treatment", {})})
     nlp.meta["name"] = "microneedling_triage"
     nlp.meta["version"] = "2.0.0"
     nlp.meta["description"] = f"Generated from knowledge base {kb.version}"
