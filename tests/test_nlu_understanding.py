@@ -491,3 +491,36 @@ def test_a_word_that_may_name_two_facts_leaves_both_asked(nlp):
     assert {"active_acne", "suspicious_lesion"} <= set(update["unknown_facts"])
     assert "suspicious_lesion" not in update["facts"] and "active_acne" not in update["facts"]
     assert update["facts"].get("sunburn") is False
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("No, all this I do not have.", "no"),
+    ("no, I don't have any of them", "no"),
+    ("No, none of those, I'm sure about that.", "no"),  # "sure" said for emphasis
+    ("yes I do", "yes"),
+    ("I have not got a clue", "dont_know"),
+])
+def test_short_answers_in_any_words(text, expected):
+    from actions.nlu.facts import plain_answer
+    assert plain_answer(text) == expected
+
+
+def test_a_denial_between_the_two_words_is_no_warning_sign(nlp):
+    """"my face and lips are not swollen" beside hives was read as facial swelling (an
+    emergency); the hives still count (urgent care)."""
+    out = understand(nlp, "itchy welts on my neck since the roller, my face and lips are not swollen")
+    assert out["red_flags"] == ["hives"]
+
+
+def test_ignore_what_i_said_takes_a_fact_back(nlp):
+    out = understand(nlp, "ignore what I said about nursing, he's on formula now")
+    assert out["facts"] == {"breastfeeding": False}
+
+
+@pytest.mark.parametrize("text, skin_type", [
+    ("my skin is brown, I rarely get sunburn", 4),
+    ("I get sunburn easily", 2),
+])
+def test_how_one_gets_sunburnt_is_a_skin_type_not_a_sunburn(nlp, text, skin_type):
+    out = understand(nlp, text)
+    assert out["skin_type"] == skin_type and "sunburn" not in out["facts"]

@@ -330,6 +330,7 @@ def plain_answer(text: str, kb=None, list_only: bool = False) -> Optional[str]:
                 found.append((i, kind))
                 for k in range(i, i + n):
                     used[k] = True
+    found = [(i, k) for i, k in found if k != "emphasis"]
     if not found:
         return None
     words_found = [(i, k) for i, k in found if words[i][:1].isalnum()]

@@ -752,6 +752,10 @@ def _norms(nlp: Language, phrase: str) -> List[str]:
     return [t.norm_ for t in doc]
 
 
+PAIR_GAP_DENIALS = ["not", "n't", "no", "never", "nt", "isnt", "arent", "wasnt", "werent", "dont",
+                    "doesnt", "didnt", "without", "nor", "neither", "none"]
+
+
 def pair_patterns(nlp: Language, pairs: Dict[str, List[List[List[str]]]],
                   label: str = "RED_FLAG") -> List[Dict[str, Any]]:
     """Token patterns for the red-flag word pairs: a word of each list, up to three words
@@ -760,7 +764,9 @@ def pair_patterns(nlp: Language, pairs: Dict[str, List[List[List[str]]]],
     for ident, entries in pairs.items():
         for entry in entries:
             first, second = entry[0], entry[1]
-            gap = [{"IS_SENT_START": False, "OP": "?"}] * (entry[2] if len(entry) > 2 else 4)
+            # a denial between the two words is no sign ("my lips are not swollen")
+            gap = [{"IS_SENT_START": False, "LOWER": {"NOT_IN": PAIR_GAP_DENIALS}, "OP": "?"}] \
+                * (entry[2] if len(entry) > 2 else 4)
             sides = []
             for words in (first, second):
                 singles = sorted({n[0] for n in (_norms(nlp, w) for w in words) if len(n) == 1})
