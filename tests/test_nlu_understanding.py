@@ -524,3 +524,41 @@ def test_ignore_what_i_said_takes_a_fact_back(nlp):
 def test_how_one_gets_sunburnt_is_a_skin_type_not_a_sunburn(nlp, text, skin_type):
     out = understand(nlp, text)
     assert out["skin_type"] == skin_type and "sunburn" not in out["facts"]
+
+
+def test_a_needle_length_corrected_away_is_not_taken(nlp):
+    assert understand(nlp, "just checked the box, it's 0.5mm not 1.5")["device"] == {"needle_mm": 0.5}
+
+
+@pytest.mark.parametrize("text, cleared", [
+    ("the dermatologist looked at the mole and said it's harmless", True),
+    ("my friend said the mole that got bigger is harmless", False),
+    ("the derm said it's probably benign", False),
+])
+def test_a_mole_is_cleared_only_by_what_the_policy_waits_for(nlp, text, cleared):
+    facts = understand(nlp, text)["facts"]
+    assert (facts.get("suspicious_lesion") is False) == cleared
+
+
+def test_nothing_for_months_ends_a_cold_sore(nlp):
+    facts = understand(nlp, "sometimes the herpes on the lip, the cold sore, but not now, "
+                            "since months nothing")["facts"]
+    assert facts["cold_sore_active"] is False and facts["cold_sore_history"] is True
+
+
+def test_dark_marks_said_to_the_dark_marks_question_are_a_yes(nlp):
+    from actions.dialogue.state import QUESTIONS
+    text = "yes, after pimples or cuts a dark mark stays for months"
+    update = facts_from_message(entities(nlp, text), intent="inform", text=text, question="pih",
+                                unknown_items=list(QUESTIONS["pih"]["items"]))
+    assert update["facts"] == {"pih_history": True}  # the pimples and cuts are examples
+    assert update["concerns"] == []
+
+
+def test_sunburn_told_to_the_skin_type_question_is_how_one_burns(nlp):
+    from actions.dialogue.state import QUESTIONS
+    text = "I am rather light. I get fast a sunburn and become brown only a little."
+    update = facts_from_message(entities(nlp, text), intent="inform", text=text,
+                                question="skin_type",
+                                unknown_items=list(QUESTIONS["skin_type"]["items"]))
+    assert "sunburn" not in update["facts"] and update["skin_type"] == 2

@@ -95,6 +95,9 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
                     e.get("stopped") and not e.get("ongoing")):  # "since I finished ... still going"
                 _add(update["red_flags"], [value])
             continue
+        if kind == "fact" and value == "sunburn" and question == "skin_type" \
+                and not e.get("ongoing") and e.get("ago_days") is None:
+            continue  # "I get fast a sunburn", told of one's skin in the sun: how, not now
         if kind == "fact" and value in kb.facts:
             said = str(e.get("text") or "").lower()
             names = (lex.get("ambiguous") or {}).get(said) or ()
@@ -119,6 +122,9 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
         elif kind == "device" and value in kb.device_types and not negated:
             update["device"]["type"] = value
         elif kind == "needle_mm":
+            if re.search(r"(\bnot|n't|\bnot the|\binstead of|\brather than)\s*(a|the)?\s*$",
+                         text[:int(e.get("start") or 0)].lower()):
+                continue  # "it's 0.5mm not 1.5": the length corrected away
             update["device"]["needle_mm"] = float(value)
         elif kind == "age":
             update["age"] = float(value) if float(value) != int(float(value)) else int(float(value))
@@ -135,7 +141,9 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             ago = e.get("ago_days")
             update["recent_procedures"][value] = round(ago, 1) if ago is not None else 0
     # "any spot, cut or burn leaves a dark mark": the spot, the cut and the burn are examples
-    if "pih_history" in update["facts"] or "pih_history" in update["unknown_facts"]:
+    # (also in an answer to the question about dark marks)
+    if "pih_history" in update["facts"] or "pih_history" in update["unknown_facts"] \
+            or question == "pih":
         examples = set(lex.get("pih_examples") or [])
         for e in entities:
             value = e.get("value")
@@ -144,6 +152,15 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
                 update["facts"].pop(value, None)
                 if value in update["unknown_facts"]:
                     update["unknown_facts"].remove(value)
+    # "the dermatologist said it's a harmless mole": what the policy waits for, said
+    said_words = " " + " ".join(_words(text)) + " "
+    for fact, rule in (lex.get("cleared_by") or {}).items():
+        if any(f" {p} " in said_words for p in rule["phrases"]) \
+                and any(f" {w} " in said_words for w in rule.get("with_any", [])) \
+                and not any(f" {w} " in said_words for w in rule.get("unless_any", [])):
+            update["facts"][fact] = False
+            if fact in update["unknown_facts"]:
+                update["unknown_facts"].remove(fact)
     # "no botox, no filler, no peels, no laser": a full answer about recent procedures
     denied = {e.get("value") for e in entities if e.get("entity") == "procedure"
               and e.get("negated") and not e.get("uncertain") and not e.get("hypothetical")}
@@ -416,6 +433,12 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
     elif kind == "yes_no" and intent == "affirm" and not stated:
         for item in items:
             _set(update, item, True)
+    elif q["id"] == "pih" and "pih_history" not in stated and any(
+            e.get("entity") == "concern" and e.get("value") == "hyperpigmentation"
+            and not e.get("negated") and not e.get("hypothetical") for e in entities):
+        # "a dark mark stays for months", said to "do dark marks stay after spots?": a yes
+        _set(update, "pih_history", True)
+        update["concerns"] = [c for c in update["concerns"] if c != "hyperpigmentation"]
     elif q["id"] == "isotretinoin_when":
         if bare_number is not None and "isotretinoin_stopped_months_ago" not in stated:
             _set(update, "isotretinoin_stopped_months_ago", bare_number)
