@@ -777,6 +777,8 @@ def pair_patterns(nlp: Language, pairs: Dict[str, List[List[List[str]]]],
             for a in sides[0]:
                 for b in sides[1]:
                     for x, y in ((a, b), (b, a)):
+                        # both words in one sentence ("a blood clot in March. Still taking it")
+                        y = [{**y[0], "IS_SENT_START": False}] + y[1:]
                         out.append({"label": label, "id": ident, "pattern": x + gap + y})
     return out
 
