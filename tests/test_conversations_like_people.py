@@ -123,3 +123,30 @@ def test_a_correction_of_the_answer_with_facts_is_reassessed_not_handed_off(assi
     assert slots["isotretinoin_current"] is False and slots["isotretinoin_ever"] is True
     assert not assistant.tracker(sender).get("paused")
     assert not slots.get("ticket_id")
+
+
+def test_after_something_wrong_a_yes_that_states_nothing_is_no_home_answer(assistant):
+    """"Something's wrong", then "yes, about 6 weeks" (nothing understood): the recap's
+    correction is asked for again, never the home answer it was about to give."""
+    sender = f"recap-yes-{uuid.uuid4().hex[:8]}"
+    for text in ("fine lines on my forehead, I'm 34", "yes", "none of those", "none of those",
+                 "none of those", "none of those", "fair, I burn easily"):
+        assistant.say(sender, text)
+    assert assistant.slots(sender)["requested_slot"] == "q_confirm"
+    assistant.say(sender, "Something's wrong")
+    replies = assistant.say(sender, "yes, about 6 weeks")
+    slots = assistant.slots(sender)
+    assert slots.get("disposition") is None and slots["requested_slot"] == "q_confirm"
+    assert KB["dialogue"]["recap"]["correcting"] in [r.get("text") for r in replies]
+    assistant.say(sender, "sorry, it's right")
+    assert assistant.slots(sender)["disposition"] == "home_suitable"
+
+
+def test_a_fact_told_after_none_of_those_reopens_it(assistant):
+    """"None of those" to the health list, then "I found out last week I'm pregnant":
+    pregnancy is a yes, and the answer is not a home one."""
+    sender = f"late-fact-{uuid.uuid4().hex[:8]}"
+    for text in ("fine lines on my forehead, I'm 29, 0.5 pen", "yes", "none of those"):
+        assistant.say(sender, text)
+    assistant.say(sender, "oh wait I should say - I found out last week I'm pregnant")
+    assert assistant.slots(sender)["pregnant"] is True

@@ -444,3 +444,13 @@ def test_headline_reasons_prefer_known_contraindications():
 
 def test_faq_message_unknown_key():
     assert render.faq_message("nope") == {"text": "Sorry, I don't have an answer to that one."}
+
+
+def test_a_hedge_after_a_no_reopens_the_fact_never_the_reverse():
+    hedged = [{"entity": "fact", "value": "pregnant", "uncertain": True, "text": "pregnant"}]
+    out = slot_updates({"consent": True, **PROFILE, "pregnant": False}, hedged, "inform",
+                       "might be pregnant", None, False)
+    assert "pregnant" in out and out["pregnant"] is None
+    out = slot_updates({"consent": True, **PROFILE, "pregnant": True}, hedged, "inform",
+                       "might be pregnant", None, False)
+    assert "pregnant" not in out

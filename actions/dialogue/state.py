@@ -2,6 +2,7 @@
 updates from one message. Pure Python over a plain slot dict (the Rasa actions pass
 `tracker.current_slot_values()`), so it is tested without Rasa."""
 import hashlib
+import re
 import json
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -131,6 +132,11 @@ def slot_updates(slots: Mapping[str, Any], entities: List[Mapping[str, Any]],
     for fact, value in update["facts"].items():
         if slots.get(fact) != value:
             out[fact] = value
+    for fact in update["unknown_facts"]:
+        # "none of those" earlier, then "I found out I'm pregnant" read as unsure: the "no"
+        # no longer stands, the question is asked again (never the other way round)
+        if slots.get(fact) is False and fact not in out:
+            out[fact] = None
     for key in ("concerns", "areas", "red_flags"):
         merged = list(slots.get(key) or [])
         merged += [v for v in update[key] if v not in merged]
@@ -159,6 +165,14 @@ def slot_updates(slots: Mapping[str, Any], entities: List[Mapping[str, Any]],
     if _states_something(out):
         if slots.get("correcting"):
             out["correcting"] = None  # the correction came: recap again
+    elif in_form and requested == q_slot(CONFIRM) and slots.get("correcting"):
+        # "What should I change?": only the button or a clear "it was right" ends the
+        # correction; a "yes, about 6 weeks" that states nothing understood is asked again
+        words = " " + " ".join(re.findall(r"[a-z']+", text.lower().replace("’", "'"))) + " "
+        if (text.startswith("/") and intent == "affirm") or any(
+                f" {p} " in words for p in KB.raw["dialogue"]["recap"]["still_right"]):
+            out["confirmed"] = intake_fingerprint(slots)
+            out["correcting"] = None
     elif in_form and requested == q_slot(CONFIRM):
         said = plain_answer(text)
         if said == "yes" or (said is None and intent == "affirm"):
