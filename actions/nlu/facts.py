@@ -51,6 +51,10 @@ def empty_update() -> Dict[str, Any]:
             "unknown_questions": [], "unknown_facts": [], "unclear": False}
 
 
+# hives come within hours; bumps this many days after a session are new lumps
+LUMPS_AFTER_DAYS = 3
+
+
 def _set(update: Dict[str, Any], fact: str, value: Any) -> None:
     # Within one message a "yes" is never undone by a later "no" ("I'm on warfarin but I
     # stopped aspirin"): the cautious reading.
@@ -139,7 +143,12 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
         elif kind == "procedure" and value in kb.procedures and not negated:
             # No date given: count it as today, the cautious reading (the wait is longest).
             ago = e.get("ago_days")
-            update["recent_procedures"][value] = round(ago, 1) if ago is not None else 0
+            had = update["recent_procedures"].get(value)
+            if ago is None:  # "filler on the 20th ... Juvederm": the date said stands
+                update["recent_procedures"][value] = had if had is not None else 0
+            else:  # two dates for one kind: the more recent (the longer wait)
+                dated = [d for d in (had, round(ago, 1)) if d is not None]
+                update["recent_procedures"][value] = min(dated) if (had or 0) > 0 else round(ago, 1)
     # "any spot, cut or burn leaves a dark mark": the spot, the cut and the burn are examples
     # (also in an answer to the question about dark marks)
     if "pih_history" in update["facts"] or "pih_history" in update["unknown_facts"] \
@@ -152,6 +161,16 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
                 update["facts"].pop(value, None)
                 if value in update["unknown_facts"]:
                     update["unknown_facts"].remove(value)
+    # itchy red bumps days or weeks after a session are new lumps (a possible granuloma, the
+    # policy's words), not hives: "2 weeks since I needled ... itchy red bumps coming up"
+    lumps = set(lex.get("lump_words") or [])
+    if "hives" in update["red_flags"] and lumps and any(
+            e.get("entity") == "red_flag" and e.get("value") == "hives"
+            and lumps & set(_words(str(e.get("text") or ""))) for e in entities) and any(
+            e.get("entity") == "duration" and float(e.get("value") or 0) >= LUMPS_AFTER_DAYS
+            for e in entities):
+        update["red_flags"] = [f for f in update["red_flags"] if f != "hives"]
+        _add(update["red_flags"], ["new_lumps"])
     # "the dermatologist said it's a harmless mole": what the policy waits for, said
     said_words = " " + " ".join(_words(text)) + " "
     for fact, rule in (lex.get("cleared_by") or {}).items():

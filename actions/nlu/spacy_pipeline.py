@@ -511,7 +511,8 @@ class FactContext:
             target = before[-1] if before else (after[0] if after else None)
             if target is None and not before:
                 # across one comma: "stopped accutane, about 3 months ago"
-                earlier = [m for m in mentions if m.end <= d.start and m.end >= d.start - 12]
+                earlier = [m for m in mentions if m.end <= d.start and m.end >= d.start - 12
+                           and m._.ago_days is None]  # not one already dated
                 target = earlier[-1] if earlier else None
             if target is None:
                 continue
@@ -610,6 +611,16 @@ class FactContext:
         w = words[i]
         prev = words[i - 1] if i > 0 else ""
         day = re.fullmatch(r"(\d{1,2})(st|nd|rd|th)?", w)
+        if day and day.group(2) and prev == "the" and i > 1 and words[i - 2] == "on" \
+                and not (i + 1 < len(words) and (words[i + 1] in MONTHS or words[i + 1] == "of")):
+            # "tox on the 25th": that day of this month, or of last month if it is still to come
+            today = _dt.date.today()
+            n = int(day.group(1))
+            if 1 <= n <= 31:
+                span = Span(doc, i - 1, i + 1, label="DURATION")
+                span._.value = float(today.day - n if n <= today.day
+                                     else today.day + (30.4375 - n if n <= 30 else 0))
+                return span
         if day and i + 1 < len(words) and words[i + 1] in MONTHS and 1 <= int(day.group(1)) <= 31:
             # "21 November", "3rd March 2025"
             has_year = i + 2 < len(words) and re.fullmatch(r"(19|20)\d\d", words[i + 2])
@@ -693,7 +704,8 @@ class FactContext:
             ago = end < len(words) and words[end] in AGO_WORDS
             if ago:
                 end += 1
-            if ago or prev in ("last", "past", "over", "since", "for"):
+            later = end < len(words) and words[end] in ("later", "since")
+            if ago or later or prev in ("last", "past", "over", "since", "for", "been"):
                 span = Span(doc, i, end, label="DURATION")
                 span._.value = round(value * UNIT_DAYS[unit], 2)
             elif unit in ("years", "year", "yrs", "yr") and k < len(words) and words[k] == "old":
