@@ -161,6 +161,15 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
                 update["facts"].pop(value, None)
                 if value in update["unknown_facts"]:
                     update["unknown_facts"].remove(value)
+    clues = lex.get("melasma_clues") or {}
+    if "hyperpigmentation" in update["concerns"] and clues and any(
+            e.get("entity") == "concern" and e.get("value") == "hyperpigmentation"
+            and set(clues.get("patches", [])) & set(_words(str(e.get("text") or "")))
+            for e in entities) and any(
+            f" {w} " in " " + " ".join(_words(text)) + " " for w in clues.get("causes", [])):
+        # "brown patches since I was pregnant": melasma, the cautious reading
+        update["concerns"] = ["melasma" if c == "hyperpigmentation" else c
+                              for c in update["concerns"]]
     # itchy red bumps days or weeks after a session are new lumps (a possible granuloma, the
     # policy's words), not hives: "2 weeks since I needled ... itchy red bumps coming up"
     lumps = set(lex.get("lump_words") or [])

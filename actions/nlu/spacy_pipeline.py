@@ -369,10 +369,11 @@ def context_rules(cues: Dict[str, List[str]], tokenizer) -> List[Dict[str, Any]]
 # --------------------------------------------------------------------------- fact_context
 
 @Language.factory("fact_context", default_config={"cues": {}, "vocabulary": [], "medicines": [],
-                                                  "untreated": {}})
+                                                  "untreated": {}, "habits": []})
 def make_fact_context(nlp: Language, name: str, cues: Dict[str, List[str]],
-                      vocabulary: List[str], medicines: List[str], untreated: Dict[str, List[str]]):
-    return FactContext(cues, nlp.tokenizer, vocabulary, medicines, untreated)
+                      vocabulary: List[str], medicines: List[str], untreated: Dict[str, List[str]],
+                      habits: List[str]):
+    return FactContext(cues, nlp.tokenizer, vocabulary, medicines, untreated, habits)
 
 
 class FactContext:
@@ -381,10 +382,11 @@ class FactContext:
     per message, so the cost grows with the length of the message, not its square."""
 
     def __init__(self, cues: Dict[str, List[str]], tokenizer=None, vocabulary=(), medicines=(),
-                 untreated: Optional[Dict[str, List[str]]] = None):
+                 untreated: Optional[Dict[str, List[str]]] = None, habits: Iterable[str] = ()):
         self.medicines = set(medicines)
         self.cues = {k: _phrases(v, tokenizer) for k, v in cues.items()}
         untreated = untreated or {}
+        self.habits = set(habits)
         self.untreated = _phrases(untreated.get("phrases", []), tokenizer)
         self.untreated_except = set(untreated.get("except", []))
         self.known = {w for phrases in self.cues.values() for p in phrases for w in p}
@@ -419,7 +421,16 @@ class FactContext:
         future = _positions(words, self.cues.get("hypothetical_future", [])
                             + self.cues.get("hypothetical_after", []))
         untreated = bool(_positions(words, self.untreated))
+        # a future or someone else's case ("what if", "in case", "people with"), not a plain
+        # "if I get ...", which may tell a habit
+        imagined = _positions(words, [p for p in self.cues.get("hypothetical_future", [])
+                                      if p[0] not in ("if", "should", "when")])
         for ent in mentions:
+            if ent._.hypothetical and not imagined and (
+                    ent.label_ == "SKIN_TYPE" or ent.ent_id_ in self.habits):
+                # a habit is told as "if ... then": "if I get a spot it leaves a dark mark",
+                # "I burn if I'm daft about it" (not "what if I get keloids?")
+                ent._.hypothetical = False
             if ent.label_ == "RED_FLAG" and untreated and ent.ent_id_ not in self.untreated_except:
                 # "bit of a fever, should I wait before starting?": not after a treatment
                 ent._.hypothetical = True
@@ -938,7 +949,8 @@ def build(kb=None, lemmas: bool = True, typos: bool = True, statistical: bool = 
     nlp.add_pipe("fact_context", config={"cues": lexicon["cues"],
                                          "vocabulary": vocabulary(lexicon),
                                          "medicines": lexicon.get("medicine_facts", []),
-                                         "untreated": lexicon.get("before_any_treatment", {})})
+                                         "untreated": lexicon.get("before_any_treatment", {}),
+                                         "habits": lexicon.get("habits", [])})
     nlp.meta["name"] = "microneedling_triage"
     nlp.meta["version"] = "2.0.0"
     nlp.meta["description"] = f"Generated from knowledge base {kb.version}"
