@@ -172,6 +172,8 @@ class ValidateIntakeForm(Action):
                 events.append(SlotSet("consent", False))  # never a fourth time
             else:
                 nxt = "consent"
+        elif slots.get("consent") is True and slots.get("stuck") == CONFIRM:
+            nxt = None  # the recap could not be confirmed: a person takes over
         elif slots.get("consent") is True:
             while True:
                 assessment = assessment_for(slots)

@@ -150,3 +150,15 @@ def test_a_fact_told_after_none_of_those_reopens_it(assistant):
         assistant.say(sender, text)
     assistant.say(sender, "oh wait I should say - I found out last week I'm pregnant")
     assert assistant.slots(sender)["pregnant"] is True
+
+
+def test_i_dont_know_to_the_recap_goes_to_a_person_not_home(assistant):
+    sender = f"recap-idk-{uuid.uuid4().hex[:8]}"
+    for text in ("fine lines on my forehead, I'm 34", "yes", "none of those", "none of those",
+                 "none of those", "none of those", "fair, I burn easily"):
+        assistant.say(sender, text)
+    assert assistant.slots(sender)["requested_slot"] == "q_confirm"
+    replies = assistant.say(sender, "I don't know")
+    assert KB["dialogue"]["recap"]["gave_up"] in [r.get("text") for r in replies]
+    assert assistant.slots(sender).get("disposition") is None
+    assert assistant.tracker(sender)["paused"] is True

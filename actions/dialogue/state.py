@@ -177,6 +177,10 @@ def slot_updates(slots: Mapping[str, Any], entities: List[Mapping[str, Any]],
         said = plain_answer(text)
         if said == "yes" or (said is None and intent == "affirm"):
             out["confirmed"] = intake_fingerprint(slots)
+        elif said == "dont_know" or (said is None and intent == "dont_know"):
+            # unsure whether what I understood is right: no home answer on it; a person
+            # takes over
+            out["stuck"] = CONFIRM
         elif said == "no" or (said is None and intent in ("deny", "dispute")):
             out["correcting"] = True
     for e in entities:
