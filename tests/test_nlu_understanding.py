@@ -355,6 +355,21 @@ CASES = [
     case("a-skin-type-told-with-if", "I burn if I'm daft about it, get a bit brown eventually",
          skin_type=3),
     case("what-if-stays-a-question", "what if I get keloids?"),
+    bug("blisters-as-a-kid", "I had blisters on my lip a few times as a kid",
+        "a childhood memory was read as a warning sign after a treatment"),
+    bug("stopping-at-christmas", "I'm stopping my isotretinoin at Christmas",
+        "a stop still to come was read as a past course",
+        facts={"isotretinoin_current": True, "isotretinoin_ever": True}),
+    case("lumps-months-later", "months later I've still got small raised bumps there",
+         red_flags=["new_lumps"]),
+    bug("growth-factor-serum", "I used a growth factor serum",
+        "'growth' of a serum's name was read as a skin growth"),
+    bug("i-was-breastfeeding-not-now", "I WAS breastfeeding, stopped in August, so not breastfeeding at all",
+        "a past mention left the fact unknown although the same message says no",
+        facts={"breastfeeding": False}),
+    bug("a-keloid-scar-is-history", "I want my skin smoother, but when I pierce my ear I get a big scar, doctor says keloid",
+        "the keloid's scar became a scar to treat", facts={"keloid_history": True},
+        concerns=["texture"]),
     # --- dates said twice, or by a day of the month ---------------------------------------------
     bug("a-date-said-once-stands", "filler in my cheeks on the 20th of November, Juvederm",
         "the second, undated mention of the filler made it today",
@@ -532,6 +547,7 @@ def test_a_word_that_may_name_two_facts_leaves_both_asked(nlp):
     ("No, none of those, I'm sure about that.", "no"),  # "sure" said for emphasis
     ("yes I do", "yes"),
     ("I have not got a clue", "dont_know"),
+    ("I am content with that.", "yes"),
 ])
 def test_short_answers_in_any_words(text, expected):
     from actions.nlu.facts import plain_answer

@@ -62,7 +62,8 @@ def _set(update: Dict[str, Any], fact: str, value: Any) -> None:
         return
     # ... nor does a "no" clear what the same message hedges ("no lupus ... the GP thought
     # it might be autoimmune"): it stays unknown and is asked
-    if value is False and fact in update["unknown_facts"]:
+    if value is False and fact in update["unknown_facts"] \
+            and fact not in update.get("past_only", ()):
         return
     update["facts"][fact] = value
     if fact in update["unknown_facts"] and value is not None:
@@ -175,9 +176,10 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
     lumps = set(lex.get("lump_words") or [])
     if "hives" in update["red_flags"] and lumps and any(
             e.get("entity") == "red_flag" and e.get("value") == "hives"
-            and lumps & set(_words(str(e.get("text") or ""))) for e in entities) and any(
+            and lumps & set(_words(str(e.get("text") or ""))) for e in entities) and (any(
             e.get("entity") == "duration" and float(e.get("value") or 0) >= LUMPS_AFTER_DAYS
-            for e in entities):
+            for e in entities) or any(f" {p} " in " " + " ".join(_words(text)) + " "
+                                      for p in lex.get("lump_later") or [])):
         update["red_flags"] = [f for f in update["red_flags"] if f != "hives"]
         _add(update["red_flags"], ["new_lumps"])
     # "the dermatologist said it's a harmless mole": what the policy waits for, said
@@ -203,6 +205,14 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
     _implied(update, [e for e in entities if not (e.get("hypothetical") or e.get("family")
                                                   or e.get("compared"))],
              lex.get("implies") or {})
+    # "when I pierce my ear I get a big scar, the doctor said keloid": that scar is the keloid
+    # history, not something to treat
+    if "keloid_history" in update["facts"] or "keloid_history" in update["unknown_facts"]:
+        plain = {e.get("value") for e in entities if e.get("entity") == "concern"
+                 and str(e.get("text") or "").lower() in ("scar", "scars", "scarring")}
+        named = {e.get("value") for e in entities if e.get("entity") == "concern"} - plain
+        if plain and named:  # only when the person names something else to treat
+            update["concerns"] = [c for c in update["concerns"] if c not in plain or c in named]
     # "scars" alone, in a microneedling chat, are acne scars, unless the message names an
     # operation or an injury ("my C-section scar", "scar from my op")
     bare = [e for e in entities if e.get("value") == "surgical_scar"
@@ -255,8 +265,11 @@ def _fact(update, value: str, e: Mapping[str, Any], current_state, recent_days,
         # enough to count as now ("sunburn 3 days ago")
         if value in recent_days and ago is not None and ago < recent_days[value]:
             _set(update, value, True)
-        else:
+        elif update["facts"].get(value) is not False:
             _unknown(update, value)
+            # (unknown for saying nothing about now, not for a hedge: a clear "not now" in
+            # the same message may still say no — "I WAS breastfeeding … not at all now")
+            update.setdefault("past_only", []).append(value)
     else:
         _set(update, value, True)
 

@@ -421,6 +421,7 @@ class FactContext:
         future = _positions(words, self.cues.get("hypothetical_future", [])
                             + self.cues.get("hypothetical_after", []))
         untreated = bool(_positions(words, self.untreated))
+        long_ago = _positions(words, self.cues.get("long_ago", []))
         # a future or someone else's case ("what if", "in case", "people with"), not a plain
         # "if I get ...", which may tell a habit
         imagined = _positions(words, [p for p in self.cues.get("hypothetical_future", [])
@@ -431,6 +432,11 @@ class FactContext:
                 # a habit is told as "if ... then": "if I get a spot it leaves a dark mark",
                 # "I burn if I'm daft about it" (not "what if I get keloids?")
                 ent._.hypothetical = False
+            if ent.label_ == "RED_FLAG" and any(
+                    ent.sent.start <= a < ent.sent.end for a, _ in long_ago):
+                # "blisters on my lip a few times as a kid": long before any treatment
+                ent._.hypothetical = True
+                continue
             if ent.label_ == "RED_FLAG" and untreated and ent.ent_id_ not in self.untreated_except:
                 # "bit of a fever, should I wait before starting?": not after a treatment
                 ent._.hypothetical = True
