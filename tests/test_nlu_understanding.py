@@ -370,6 +370,15 @@ CASES = [
     bug("a-keloid-scar-is-history", "I want my skin smoother, but when I pierce my ear I get a big scar, doctor says keloid",
         "the keloid's scar became a scar to treat", facts={"keloid_history": True},
         concerns=["texture"]),
+    bug("two-needle-lengths-the-longer", "is 1mm ok for forehead lines? the 0.5 does nothing",
+        "the later, shorter length was taken for a person asking about 1 mm",
+        concerns=["fine_lines_wrinkles"], areas=["forehead"], device={"needle_mm": 1.0}),
+    bug("never-tested-for-an-allergy", "I've never been tested for metal allergies",
+        "'never' was read as a denial of the allergy"),
+    bug("a-date-corrected-away", "my last isotretinoin was in August this year, not last year",
+        "'not last year' replaced the August date",
+        facts={"isotretinoin_current": False, "isotretinoin_ever": True,
+               "isotretinoin_stopped_months_ago": 3.5}),
     # --- dates said twice, or by a day of the month ---------------------------------------------
     bug("a-date-said-once-stands", "filler in my cheeks on the 20th of November, Juvederm",
         "the second, undated mention of the filler made it today",
@@ -548,6 +557,7 @@ def test_a_word_that_may_name_two_facts_leaves_both_asked(nlp):
     ("yes I do", "yes"),
     ("I have not got a clue", "dont_know"),
     ("I am content with that.", "yes"),
+    ("honestly I've never been tested, my dad has it", "dont_know"),
 ])
 def test_short_answers_in_any_words(text, expected):
     from actions.nlu.facts import plain_answer

@@ -130,7 +130,9 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             if re.search(r"(\bnot|n't|\bnot the|\binstead of|\brather than)\s*(a|the)?\s*$",
                          text[:int(e.get("start") or 0)].lower()):
                 continue  # "it's 0.5mm not 1.5": the length corrected away
-            update["device"]["needle_mm"] = float(value)
+            # two lengths in one message ("is 1mm ok? the 0.5 does nothing"): the longer,
+            # the cautious reading
+            update["device"]["needle_mm"] = max(float(value), update["device"].get("needle_mm") or 0)
         elif kind == "age":
             update["age"] = float(value) if float(value) != int(float(value)) else int(float(value))
         elif kind == "skin_type" and re.fullmatch(r"type\s*\S+", str(e.get("text") or "").lower()) \

@@ -521,6 +521,8 @@ class FactContext:
         ago I had botox")."""
         mentions = [e for e in doc.ents if e.label_ in ("FACT", "PROCEDURE", "EVENT", "RED_FLAG")]
         for d in (e for e in doc.ents if e.label_ == "DURATION"):
+            if d.start > 0 and words[d.start - 1] in ("not", "n't", "nt"):
+                continue  # "in August this year, not last year": the date corrected away
             since = d.start > 0 and words[d.start - 1] in ("since", "from")
             lo, hi = self._clause(d, breaks, len(words))
             before = [m for m in mentions if m.end <= d.start and m.start >= lo]
