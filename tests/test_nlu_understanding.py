@@ -621,3 +621,16 @@ def test_sunburn_told_to_the_skin_type_question_is_how_one_burns(nlp):
                                 question="skin_type",
                                 unknown_items=list(QUESTIONS["skin_type"]["items"]))
     assert "sunburn" not in update["facts"] and update["skin_type"] == 2
+
+
+def test_only_the_patch_near_my_temple_is_not_a_no_to_the_rest(nlp):
+    """The issue's own example: something named that the lexicon does not know, in an answer
+    to a checklist, leaves the items unknown (asked again), never "no" (a lexicon phrase
+    "a growth near" once made "near" a known word and every item became a no)."""
+    from actions.dialogue.state import QUESTIONS
+    text = "only the patch near my temple, the rest is fine"
+    ents = entities(nlp, text)
+    update = facts_from_message(ents, intent="inform", text=text, question="skin_now",
+                                unknown_items=list(QUESTIONS["skin_now"]["items"]),
+                                rest_false=any(e.get("entity") == "rest_false" for e in ents))
+    assert update["facts"] == {} and update["unclear"] is True
