@@ -392,6 +392,19 @@ CASES = [
     case("rash-site-is-not-an-area", "I get a rash on my neck in winter, want to do my forehead",
          areas=["forehead"]),
     case("rest-of-face-is-fine", "my face is fine, I want to do my neck", areas=["neck"]),
+    bug("face-perfectly-clear", "psoriasis on my knees but my face is totally clear, want my neck done",
+        "an adverb between the place and 'clear' made the whole face a treatment area",
+        facts={"psoriasis": True}, areas=["neck"]),
+    bug("past-procedure-site", "had IPL for brown spots on my cheeks 10 days ago, can I do my neck?",
+        "the cheeks a laser was aimed at became a treatment area",
+        concerns=["hyperpigmentation"], areas=["neck"], recent_procedures={"laser": 10.0}),
+    bug("graft-site", "skin grafts on my hands after a fire, I want to do my forehead lines",
+        "the place of a graft became a treatment area",
+        concerns=["fine_lines_wrinkles"], areas=["forehead"]),
+    # --- a denial closed by a tag question asks -------------------------------------------------
+    case("that-is-right-agrees", "no, I'm not on any blood thinners, that's right",
+         facts={"anticoagulant": False}),
+    case("right-now-is-no-tag", "I'm not pregnant right now", facts={"pregnant": False}),
 ]
 
 
@@ -634,3 +647,32 @@ def test_only_the_patch_near_my_temple_is_not_a_no_to_the_rest(nlp):
                                 unknown_items=list(QUESTIONS["skin_now"]["items"]),
                                 rest_false=any(e.get("entity") == "rest_false" for e in ents))
     assert update["facts"] == {} and update["unclear"] is True
+
+
+@pytest.mark.parametrize("text, fact", [
+    ("blackheads everywhere, that's not acne right", "active_acne"),
+    ("i dont have eczema do i?? my elbows get dry", "eczema"),
+    ("my period is late but I'm not pregnant, am I?", "pregnant"),
+])
+def test_a_denial_closed_by_a_tag_question_is_asked(nlp, text, fact):
+    """Found on blind set 6: "... not acne acne right", "i dont have rosacea do i??" were
+    read as denials. A tag question asks: the fact stays unknown and is asked."""
+    update = facts_from_message(entities(nlp, text), intent="inform", text=text)
+    assert fact not in update["facts"] and fact in update["unknown_facts"]
+
+
+@pytest.mark.parametrize("text, flag", [
+    ("did my face last night and my lips look like I've had filler, they're really swollen",
+     "face_swelling"),
+    ("the chest tightness is getting worse since I used the pen", "breathing_difficulty"),
+    ("after the pen I have big itchy red marks raised like mosquito on my neck", "hives"),
+])
+def test_warning_signs_found_on_blind_set_6(nlp, text, flag):
+    """"they're" once made the swelling someone else's; chest tightness and marks like a
+    mosquito's were not in the lexicon's words."""
+    assert flag in understand(nlp, text)["red_flags"]
+
+
+def test_a_fever_before_any_needling_is_not_after_a_treatment(nlp):
+    text = "had a fever last week after a cat scratch, all sorted, haven't needled at all yet"
+    assert understand(nlp, text)["red_flags"] == []

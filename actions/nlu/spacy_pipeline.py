@@ -112,6 +112,8 @@ if not Doc.has_extension("rest_false"):
 if not Doc.has_extension("unexplained"):
     Doc.set_extension("unexplained", default=[])
 
+# cue lists whose words explain nothing by themselves (see PostContext._unexplained)
+NOT_VOCABULARY = ("site_words", "tag_question", "tag_question_not_after", "not_goal_adverbs")
 # ConText categories: the knowledge base's cue list -> (category, direction, max scope).
 CONTEXT_CUES = {
     "negation": ("NEGATED_EXISTENCE", "FORWARD", 8),
@@ -391,7 +393,7 @@ class FactContext:
         self.untreated_except = set(untreated.get("except", []))
         # (a complaint's words name something the lexicon does not know: "only the patch
         # near my temple" stays unexplained)
-        self.known = {w for key, phrases in self.cues.items() if key != "site_words"
+        self.known = {w for key, phrases in self.cues.items() if key not in NOT_VOCABULARY
                       for p in phrases for w in p}
         self.known |= {_clean(w) for w in vocabulary}
 
@@ -419,6 +421,7 @@ class FactContext:
                 ent._.negation_cue = cues[0] if cues else None
             else:
                 self._negation_after(ent, words, hi)
+        self._tag_questions(doc, words)
         self._durations(doc, words, breaks)
         self._sites(doc, words, breaks)
         future = _positions(words, self.cues.get("hypothetical_future", [])
@@ -554,6 +557,32 @@ class FactContext:
                                 and m._.ago_days is None:
                             m._.ago_days = d._.value
 
+    def _tag_questions(self, doc: Doc, words: List[str]) -> None:
+        """A denial closed by a tag question asks rather than denies ("that's not acne acne
+        right", "I don't have rosacea do I??"): its negated mentions become unsure."""
+        tags = self.cues.get("tag_question", [])
+        agree = set(self.cues.get("tag_question_not_after", []))
+        for sent in doc.sents:
+            idx = [i for i in range(sent.start, sent.end) if doc[i].is_alpha or "'" in words[i]]
+            if not idx:
+                continue
+            last = idx[-1] + 1
+            asked = any(words[i] == "?" for i in range(sent.start, sent.end))
+            for tag in tags:
+                start = last - len(tag)
+                if start <= sent.start or tuple(words[start:last]) != tag:
+                    continue
+                if not asked and last < len(words) and any(
+                        doc[i].is_alpha for i in range(last, len(words))):
+                    continue  # no "?" and more words after it: not a tag
+                if (words[start - 1],) in agree:
+                    continue  # "that's right": agreement
+                for ent in doc.ents:  # facts only ("fine if I avoid the lip right??")
+                    if ent.label_ == "FACT" and ent._.negated and sent.start <= ent.start < start:
+                        ent._.negated = False
+                        ent._.uncertain = True
+                break
+
     def _sites(self, doc: Doc, words: List[str], breaks: List[int]) -> None:
         """An area beside a condition, a warning sign, an event or a procedure in the same
         clause, and nearer to it than to any goal, is where that happened, not where the person
@@ -566,11 +595,14 @@ class FactContext:
         complaints = [Span(doc, a, b, label="COMPLAINT")
                       for a, b in _positions(words, self.cues.get("site_words", []))
                       if not any(i in inside for i in range(a, b))]
-        fine = _positions(words, self.cues.get("not_goal_after", []))
+        fine = {a for a, _ in _positions(words, self.cues.get("not_goal_after", []))}
+        between = {p[0] for p in self.cues.get("not_goal_adverbs", []) if len(p) == 1}
         for area in (e for e in ents if e.label_ == "AREA"):
-            if any(a == area.end or (a == area.end + 1 and words[area.end] in ("is", "are", "'s"))
-                   for a, _ in fine):
-                area._.site = True  # "the rest of my face is fine": not where they want to treat
+            j = area.end
+            while j < len(words) and j - area.end < 3 and j not in fine and words[j] in between:
+                j += 1
+            if j in fine:
+                area._.site = True  # "the rest of my face is (perfectly) fine": not a goal
                 continue
             lo, hi = self._clause(area, breaks, len(words))
             others = [e for e in ents + complaints if e is not area and e.label_ != "AREA"
@@ -580,6 +612,14 @@ class FactContext:
                 others = [e for e in ents if e.label_ != "AREA" and e.end <= area.start
                           and e.start >= max(sent.start, area.start - 10)]
             if not others:
+                continue
+            if not any(e.label_ == "DEVICE" for e in others) and any(
+                    e.label_ == "PROCEDURE" and not e._.hypothetical
+                    and (e._.historical or e._.stopped or e._.ago_days is not None)
+                    and 0 <= area.start - e.end <= 6 for e in others):
+                # "had laser for sun spots on my cheeks 8 days ago" (not "a facelift 4 months
+                # ago and want to keep things fresh with a roller on my cheeks")
+                area._.site = True
                 continue
             near = min(others, key=lambda e: min(abs(e.start - area.end), abs(area.start - e.end)))
             if near.label_ in ("FACT", "RED_FLAG", "EVENT", "PROCEDURE", "COMPLAINT"):
