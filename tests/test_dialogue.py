@@ -454,3 +454,45 @@ def test_a_hedge_after_a_no_reopens_the_fact_never_the_reverse():
     out = slot_updates({"consent": True, **PROFILE, "pregnant": True}, hedged, "inform",
                        "might be pregnant", None, False)
     assert "pregnant" not in out
+
+
+def test_an_item_the_person_is_unsure_of_is_not_asked_again():
+    """'could have been radiation, no idea' to the history list: that item is unsure (not a
+    'Sorry, I didn't understand', not asked again); the rest of the list still is."""
+    slots = {**PROFILE, "consent": True}
+    entities = [{"entity": "fact", "value": "radiation_therapy_area", "uncertain": True}]
+    out = slot_updates(slots, entities, "inform", "could have been radiation, no idea",
+                       q_slot("history"), True)
+    assert out == {"unsure": ["radiation_therapy_area"]}
+    slots.update(out)
+    items = question_items("history", assessment_for(slots), slots)
+    assert "radiation_therapy_area" not in items and "keloid_history" in items
+    assert "radiation_therapy_area" in assessment_for(slots)["to_ask"]  # still unknown
+
+
+def test_an_area_taken_back_leaves_the_areas():
+    slots = {"areas": ["lips"], "concerns": ["general_rejuvenation"]}
+    entities = [{"entity": "area", "value": "lips", "negated": True},
+                {"entity": "area", "value": "cheeks"}]
+    out = slot_updates(slots, entities, "inform", "forget my lips then, just my cheeks", None,
+                       False)
+    assert out["areas"] == ["cheeks"]
+
+
+def test_the_recap_says_controlled_diabetes_as_a_statement():
+    slots = slots_from_intake(with_facts(diabetes=True, diabetes_controlled=True))
+    text = render.recap_message(slots, assessment_for(slots))["text"]
+    assert "your diabetes is well controlled" in text and "whether" not in text
+
+
+def test_control_told_later_applies_to_a_diabetes_told_before():
+    """Found on blind set 7: "my last HbA1c was 9 and the nurse wasn't happy with it" after a
+    diabetes told earlier (and an A1c is no diabetes of its own: "not really, my last HbA1c
+    was 8.9" once denied the diabetes)."""
+    slots = {**PROFILE, "diabetes": True, "diabetes_controlled": True}
+    entities = [{"entity": "control", "value": "false"}]
+    out = slot_updates(slots, entities, "inform", "my last HbA1c was 9 and the nurse wasn't "
+                       "happy with it", None, False)
+    assert out == {"diabetes_controlled": False}
+    assert slot_updates({**PROFILE}, entities, "inform", "the nurse wasn't happy", None,
+                        False) == {}

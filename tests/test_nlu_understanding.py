@@ -28,6 +28,15 @@ NOTHING: Dict[str, Any] = {"facts": {}, "concerns": [], "areas": [], "red_flags"
                            "recent_procedures": {}}
 
 
+# The day the expected figures below were worked out from ("in August" = 3.5 months ago).
+TODAY = __import__("datetime").date(2026, 12, 1)
+
+
+@pytest.fixture(autouse=True)
+def _a_fixed_today(monkeypatch):
+    monkeypatch.setattr(spacy_pipeline, "today_", lambda: TODAY)
+
+
 @pytest.fixture(scope="module")
 def nlp():
     return spacy_pipeline.current()
@@ -417,7 +426,7 @@ def test_understanding(nlp, text, expected):
 
 def test_a_date_in_words_is_counted_from_today(nlp):
     import datetime as dt
-    today = dt.date.today()
+    today = TODAY
     christmas = dt.date(today.year if (12, 25) <= (today.month, today.day) else today.year - 1, 12, 25)
     out = understand(nlp, "came off Claravis at Christmas")["facts"]
     assert out["isotretinoin_current"] is False and out["isotretinoin_ever"] is True
@@ -676,3 +685,62 @@ def test_warning_signs_found_on_blind_set_6(nlp, text, flag):
 def test_a_fever_before_any_needling_is_not_after_a_treatment(nlp):
     text = "had a fever last week after a cat scratch, all sorted, haven't needled at all yet"
     assert understand(nlp, text)["red_flags"] == []
+
+
+@pytest.mark.parametrize("text, facts, unknown", [
+    ("I finished chemotherapy in the spring", {}, ["immunosuppressed"]),
+    ("I stopped my chemo", {}, ["immunosuppressed"]),
+    ("cheap earrings make my ears itchy but I've never been tested so I don't know if it's metal",
+     {}, ["metal_allergy"]),
+    ("the doctor did blood tests for lupus and I never heard back", {}, ["autoimmune_skin"]),
+    ("I have keloids but I'm not sure about the others", {"keloid_history": True}, []),
+    ("my skin finally calmed down after Accutane", {"isotretinoin_current": False,
+                                                   "isotretinoin_ever": True}, []),
+    ("they're not spots, I haven't had a breakout in months",
+     {"active_acne": False, "suspicious_lesion": False}, []),
+    ("trying for a baby and my period's a couple of days late", {}, ["pregnant"]),
+])
+def test_found_on_blind_set_7(nlp, text, facts, unknown):
+    """Found on blind set 7 (measured first, then read): an end with no date or a recent one
+    leaves a weakened immune system unsure; a doubt said after what it doubts; a test for
+    something is no diagnosis; "calmed down after Accutane" is over; "not spots" is no mole."""
+    update = facts_from_message(entities(nlp, text), intent="inform", text=text)
+    assert update["facts"] == facts
+    # each doubt is asked; the trained span model may add a question (never an answer)
+    assert set(unknown) <= set(update["unknown_facts"])
+
+
+def test_something_unknown_then_nothing_else_is_not_a_no_to_the_list(nlp):
+    """"A pigment laser ten days ago. Nothing else." is read; "Rhinoplasty ... Nothing else"
+    with a word I don't know is not a "none" to every item."""
+    from actions.dialogue.state import QUESTIONS
+    text = "Had a thing called zygoblast on my ears four months ago. Nothing else."
+    ents = entities(nlp, text)
+    update = facts_from_message(ents, intent="inform", text=text, question="products_procedures",
+                                unknown_items=list(QUESTIONS["products_procedures"]["items"]),
+                                rest_false=any(e.get("entity") == "rest_false" for e in ents))
+    assert update["facts"] == {} and update["unclear"] is True
+    assert understand(nlp, "a nose job five months ago")["recent_procedures"] == {"surgery": 152.2}
+
+
+def test_a_place_taken_back_is_not_a_treatment_area(nlp):
+    update = facts_from_message(entities(nlp, "ok, forget my lips then, just my cheeks"),
+                                intent="inform", text="ok, forget my lips then, just my cheeks")
+    assert update["areas"] == ["cheeks"] and update["not_areas"] == ["lips"]
+    assert understand(nlp, "I'm not pregnant, want to do my cheeks")["areas"] == ["cheeks"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("😀🤷\u200d♀️ ñ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202e\u0000 ✨", "nlu_fallback"),
+    ("can I talk to someone", "request_human"),
+    ("get me a nurse", "request_human"),
+])
+def test_a_stray_message_is_no_request_for_a_person(text, expected):
+    """Found by CI: an emoji-only message, guessed `request_human` by one trained model, handed
+    the intake to the team. A request for a person names one or a way to reach one."""
+    from rasa.shared.nlu.training_data.message import Message
+    from actions.nlu.components import IntentCorrector
+    m = Message(data={"text": text, "intent": {"name": "request_human", "confidence": 0.4},
+                      "entities": []})
+    IntentCorrector().process([m])
+    assert m.get("intent")["name"] == expected

@@ -61,6 +61,7 @@ def build() -> Dict[str, Any]:
     slot("asked")
     slot("confirmed")
     slot("correcting")
+    slot("unsure", "list")
     slot("stuck")
     slot("clinic_id")
     slot("changed_facts")

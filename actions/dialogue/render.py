@@ -43,7 +43,7 @@ def question_message(qid: str, assessment: Mapping[str, Any], clarify: Any = Fal
     if qid == CONFIRM:
         return recap_message(slots or {}, assessment)
     q = QUESTIONS[qid]
-    items = question_items(qid, assessment) or list(q["items"])
+    items = question_items(qid, assessment, slots) or list(q["items"])
     partial = len(items) < len(q["items"])
     buttons: List[Dict[str, str]] = []
     text = q["text"] if attempt < 2 else q.get("plain", q["text"])
@@ -100,7 +100,7 @@ def recap_message(slots: Mapping[str, Any], assessment: Mapping[str, Any]) -> Me
                                     is not None else "", device.get("type") or "") if x)
         lines.append(r["device"].format(device=what))
     facts = intake.get("facts", {})
-    applies = [KB.label(f) for f in FACTS if facts.get(f) is True
+    applies = [KB.facts[f].get("applies") or KB.label(f) for f in FACTS if facts.get(f) is True
                and f not in ("recent_procedures_asked", "isotretinoin_ever")]
     applies += [f"{KB.procedures[p]['label']} ({_num(d)} days ago)"
                 for p, d in (intake.get("recent_procedures") or {}).items() if p in KB.procedures]

@@ -48,10 +48,13 @@ def assessment_for(slots: Mapping[str, Any]) -> Dict[str, Any]:
     return assess(intake_from_slots(slots))
 
 
-def question_items(qid: str, assessment: Mapping[str, Any]) -> List[str]:
-    """The question's items still unknown, in asking order."""
+def question_items(qid: str, assessment: Mapping[str, Any],
+                   slots: Optional[Mapping[str, Any]] = None) -> List[str]:
+    """The question's items still unknown, in asking order (not those the person already
+    said they are unsure of: asking again would get the same answer)."""
+    unsure = set((slots or {}).get("unsure") or ())
     return [i for i in list(assessment["missing"]) + list(assessment["to_ask"])
-            if ITEM_QUESTION.get(i) == qid]
+            if ITEM_QUESTION.get(i) == qid and i not in unsure]
 
 
 def next_question(slots: Mapping[str, Any], assessment: Mapping[str, Any]) -> Optional[str]:
@@ -60,9 +63,10 @@ def next_question(slots: Mapping[str, Any], assessment: Mapping[str, Any]) -> Op
     (CONFIRM) until the person has confirmed what the answer rests on."""
     if slots.get("red_flags") or assessment["should_stop"]:
         return None
+    unsure = set(slots.get("unsure") or ())
     for item in list(assessment["missing"]) + list(assessment["to_ask"]):
         qid = ITEM_QUESTION.get(item)
-        if qid and slots.get(q_slot(qid)) != UNKNOWN:
+        if qid and slots.get(q_slot(qid)) != UNKNOWN and item not in unsure:
             return qid
     if assessment["disposition"] in HOME and slots.get("confirmed") != intake_fingerprint(slots):
         return CONFIRM
@@ -84,7 +88,7 @@ def _progress_marker(slots: Mapping[str, Any], qid: str, assessment: Mapping[str
     """What changes when a question is (partly) answered: its items still unknown; for the
     recap, what the answer rests on."""
     if qid in QUESTIONS:
-        return len(question_items(qid, assessment))
+        return len(question_items(qid, assessment, slots))
     if qid == CONFIRM:
         return intake_fingerprint(slots)
     return None
@@ -124,7 +128,7 @@ def slot_updates(slots: Mapping[str, Any], entities: List[Mapping[str, Any]],
         and requested[2:] in QUESTIONS else None
     unknown: List[str] = []
     if question:
-        unknown = question_items(question, assessment_for(slots))
+        unknown = question_items(question, assessment_for(slots), slots)
     rest_false = any(e.get("entity") == "rest_false" for e in entities)
     update = facts_from_message(entities, intent=intent, text=text, question=question,
                                 unknown_items=unknown, rest_false=rest_false)
@@ -132,13 +136,27 @@ def slot_updates(slots: Mapping[str, Any], entities: List[Mapping[str, Any]],
     for fact, value in update["facts"].items():
         if slots.get(fact) != value:
             out[fact] = value
+    if update.get("control") is not None and slots.get("diabetes") is True \
+            and "diabetes_controlled" not in update["facts"] \
+            and slots.get("diabetes_controlled") != update["control"]:
+        # "the nurse wasn't happy with my last HbA1c", after a diabetes told earlier
+        out["diabetes_controlled"] = update["control"]
+    unsure = list(slots.get("unsure") or [])
     for fact in update["unknown_facts"]:
         # "none of those" earlier, then "I found out I'm pregnant" read as unsure: the "no"
         # no longer stands, the question is asked again (never the other way round)
         if slots.get(fact) is False and fact not in out:
             out[fact] = None
+        elif slots.get(fact) is None and fact in unknown and fact not in unsure:
+            # "could have been radiation, no idea", said to the list that asks it: unsure,
+            # and known to be unsure (the answer rests on it being unknown; not asked again)
+            unsure.append(fact)
+    if unsure != list(slots.get("unsure") or []):
+        out["unsure"] = unsure
     for key in ("concerns", "areas", "red_flags"):
         merged = list(slots.get(key) or [])
+        if key == "areas":  # "forget my lips then": taken back, unless named again
+            merged = [a for a in merged if a not in update["not_areas"] or a in update["areas"]]
         merged += [v for v in update[key] if v not in merged]
         if merged != list(slots.get(key) or []):
             out[key] = merged
@@ -208,5 +226,5 @@ def consent_answer(text: str, intent: Optional[str]) -> Optional[bool]:
 def cleared_health_slots(slots: Mapping[str, Any]) -> Dict[str, Any]:
     """Slots to empty when the person refuses consent: no health data is kept."""
     keys = list(FACTS) + ["age", "skin_type", "recent_procedures", "red_flags", "assessment",
-                          "disposition"]
+                          "disposition", "unsure"]
     return {k: None for k in keys if slots.get(k) is not None}

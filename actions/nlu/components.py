@@ -61,6 +61,17 @@ class FactEntityExtractor(GraphComponent, EntityExtractorMixin):
 WARNING_SIGN_FLAGS = ("negated", "hypothetical", "family", "stopped")
 DELETE_WORDS = {"delete", "deleted", "erase", "remove", "forget", "wipe", "data", "gdpr", "clear",
                 "info", "information", "records", "history", "details"}
+# A request for a person names one or a way to reach one; a message with none of these words
+# ("😀 ✨", a stray emoji) is not taken as one, so the intake is not handed off on a guess.
+PERSON_WORDS = {"human", "humans", "person", "people", "someone", "somebody", "anyone", "anybody",
+                "agent", "staff", "team", "nurse", "doctor", "dr", "doc", "dermatologist", "derm",
+                "clinic", "clinician", "practitioner", "specialist", "professional", "pro",
+                "expert", "representative", "rep", "operator", "support", "service", "customer",
+                "callback", "call", "phone", "ring", "contact", "talk", "speak", "chat", "live",
+                "real", "actual", "proper", "bot", "robot", "escalate", "transfer", "connect",
+                "pass", "help", "manager", "consultant", "advisor", "adviser", "therapist",
+                "aesthetician", "esthetician", "beautician", "owner", "pharmacist", "gp", "email",
+                "message", "reply", "answer", "being", "guy", "lady", "woman", "man"}
 STATEMENT_ENTITIES = ("fact", "concern", "area", "device", "procedure", "age", "needle_mm",
                       "skin_type")
 QUESTION_INTENTS = ("ask_why", "out_of_scope", "bot_challenge")
@@ -96,6 +107,10 @@ class IntentCorrector(GraphComponent):
                 # erasing is never done on a guess: no word about deleting, no deletion
                 new = "inform" if any(e.get("entity") in STATEMENT_ENTITIES for e in entities) \
                     else "out_of_scope"
+            elif intent == "request_human" and not PERSON_WORDS & set(
+                    re.findall(r"[a-z]+", (message.get(TEXT) or "").lower())):
+                new = "inform" if any(e.get("entity") in STATEMENT_ENTITIES for e in entities) \
+                    else "nlu_fallback"
             elif any(e.get("entity") in STATEMENT_ENTITIES for e in entities) and (
                     intent in ("nlu_fallback", "dispute") or (
                         intent in QUESTION_INTENTS or str(intent).startswith("faq_"))

@@ -48,7 +48,7 @@ def looks_like_question(text: str) -> bool:
 def empty_update() -> Dict[str, Any]:
     return {"facts": {}, "concerns": [], "areas": [], "device": {}, "age": None,
             "skin_type": None, "recent_procedures": {}, "red_flags": [],
-            "unknown_questions": [], "unknown_facts": [], "unclear": False}
+            "unknown_questions": [], "unknown_facts": [], "unclear": False, "not_areas": []}
 
 
 # hives come within hours; bumps this many days after a session are new lumps
@@ -78,6 +78,17 @@ def _unknown(update: Dict[str, Any], fact: str) -> None:
         update["unknown_facts"].append(fact)
 
 
+def _ambiguous_pair(said: str, value: str, lex: Mapping[str, Any]) -> Tuple[str, ...]:
+    """(value,) when `said` is one of the lexicon's ambiguous pairs for that fact ("my
+    period's a couple of days late"): a word of each list in it."""
+    words = set(re.findall(r"[a-z]+", said))
+    for entry in (lex.get("ambiguous_pairs") or {}).get(value) or ():
+        if all(any((w in words) if " " not in w else (w in said) for w in side)
+               for side in entry[:2]):
+            return (value,)
+    return ()
+
+
 def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any], kb,
                   question: Optional[str] = None, text: str = "") -> None:
     lex = kb.raw["lexicon"]
@@ -90,6 +101,12 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
         negated = bool(e.get("negated"))
         if kind in ("fact", "procedure", "control", "skin_type") and (
                 e.get("hypothetical") or e.get("family") or e.get("compared")):
+            said = str(e.get("text") or "").lower()
+            if kind == "fact" and e.get("hypothetical") and not e.get("family") and (
+                    value in ((lex.get("ambiguous") or {}).get(said) or ())
+                    or _ambiguous_pair(said, value, lex)):
+                # "trying for a baby and my period's late": a maybe is asked, even in a wish
+                _unknown(update, value)
             continue  # "what if I'm pregnant?", "my mum has keloids" state nothing about them
         if kind == "red_flag" and (e.get("hypothetical") or e.get("family")):
             continue
@@ -105,8 +122,12 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             continue  # "I get fast a sunburn", told of one's skin in the sun: how, not now
         if kind == "fact" and value in kb.facts:
             said = str(e.get("text") or "").lower()
-            names = (lex.get("ambiguous") or {}).get(said) or ()
+            names = (lex.get("ambiguous") or {}).get(said) or _ambiguous_pair(said, value, lex)
             if value in names:
+                if negated:  # "they're not spots": neither a pimple nor a mole
+                    for candidate in names:
+                        _set(update, candidate, False)
+                    continue
                 for candidate in names:  # "that spot": a pimple or a mole, both asked
                     _unknown(update, candidate)
             elif e.get("uncertain") or e.get("statistical"):
@@ -124,6 +145,9 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             _add(update["areas"], _areas_named_in(str(e.get("text") or ""), kb))
         elif kind == "area" and not negated and not e.get("site") and not e.get("family"):
             _add(update["areas"], [a for a in str(value).split("+") if a in kb.areas])
+        elif kind == "area" and not e.get("site") and not e.get("family"):
+            # "forget my lips then, just my cheeks": a place taken back
+            _add(update["not_areas"], [a for a in str(value).split("+") if a in kb.areas])
         elif kind == "device" and value in kb.device_types and not negated:
             update["device"]["type"] = value
         elif kind == "needle_mm":
@@ -236,6 +260,8 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
     if control is not None and (update["facts"].get("diabetes") is True
                                 or question == "diabetes_control"):
         _set(update, "diabetes_controlled", control)
+    elif control is not None:
+        update["control"] = control  # applies if a diabetes was told before (slot_updates)
 
 
 def _fact(update, value: str, e: Mapping[str, Any], current_state, recent_days,
@@ -258,8 +284,9 @@ def _fact(update, value: str, e: Mapping[str, Any], current_state, recent_days,
         return
     if ongoing:
         _set(update, value, True)
-    elif stopped and ago is not None and ago < recent_stop.get(value, -1):
-        _unknown(update, value)  # ended, but so recently that it may still hold
+    elif stopped and value in recent_stop and (ago is None or ago < recent_stop[value]):
+        # ended, but so recently (or we do not know when) that it may still hold
+        _unknown(update, value)
     elif stopped:
         _set(update, value, False)  # an explicit end: "stopped aspirin", "it has healed"
     elif historical or ago is not None:
@@ -462,8 +489,10 @@ def facts_from_message(entities: List[Mapping[str, Any]], intent: Optional[str] 
         first_contrast = next((k for k, w in enumerate(words) if w in CONTRAST), None)
         said_none_first = first_contrast is not None and plain_answer(
             " ".join(words[:first_contrast]), kb, list_only=True) == "no"
-        if unexplained and kind == "checklist" and first_contrast is not None \
-                and not said_none_first:
+        if unexplained and kind == "checklist" and not said_none_first and (
+                first_contrast is not None or (rest_false and not stated
+                                               and not update["recent_procedures"])):
+            # ("Rhinoplasty five months ago. Nothing else.": the "else" is a word I don't know)
             # ("no, none. the peel was just a salon thing": a clear none first, then more)
             # "only the patch near my temple, the rest is fine": something was named that I
             # don't know; no item becomes a no, the question is asked again more plainly

@@ -113,7 +113,8 @@ if not Doc.has_extension("unexplained"):
     Doc.set_extension("unexplained", default=[])
 
 # cue lists whose words explain nothing by themselves (see PostContext._unexplained)
-NOT_VOCABULARY = ("site_words", "tag_question", "tag_question_not_after", "not_goal_adverbs")
+NOT_VOCABULARY = ("site_words", "tag_question", "tag_question_not_after", "not_goal_adverbs",
+                  "hedge_closing_not_before")
 # ConText categories: the knowledge base's cue list -> (category, direction, max scope).
 CONTEXT_CUES = {
     "negation": ("NEGATED_EXISTENCE", "FORWARD", 8),
@@ -127,7 +128,7 @@ CONTEXT_CUES = {
     "past_after": ("HISTORICAL", "BACKWARD", 6),
     "ongoing": ("ONGOING", "FORWARD", 5),
     "ongoing_after": ("ONGOING", "BACKWARD", 6),
-    "family": ("FAMILY", "FORWARD", 8),
+    "family": ("FAMILY", "FORWARD", 12),
     "comparison": ("COMPARISON", "FORWARD", 4),
     "clause_break": ("TERMINATE", "TERMINATE", None),
     "pseudo": ("PSEUDO", "PSEUDO", None),
@@ -226,10 +227,16 @@ def _number_at(words: List[str], i: int) -> Tuple[Optional[float], int]:
     return None, i
 
 
+def today_() -> _dt.date:
+    """The day dates are counted from ("in August", "on the 25th"): today. The one place
+    tests set it, so that what they expect does not move with the calendar."""
+    return _dt.date.today()
+
+
 def _days_since(month: int, day: int, year: Optional[int] = None,
                 today: Optional[_dt.date] = None) -> float:
     """Days from the last <month>/<day> (of `year` if given) to today."""
-    today = today or _dt.date.today()
+    today = today or today_()
     if year is None:
         year = today.year if (month, day) <= (today.month, today.day) else today.year - 1
     try:
@@ -422,6 +429,7 @@ class FactContext:
             else:
                 self._negation_after(ent, words, hi)
         self._tag_questions(doc, words)
+        self._closing_hedges(doc, words)
         self._durations(doc, words, breaks)
         self._sites(doc, words, breaks)
         future = _positions(words, self.cues.get("hypothetical_future", [])
@@ -557,6 +565,20 @@ class FactContext:
                                 and m._.ago_days is None:
                             m._.ago_days = d._.value
 
+    def _closing_hedges(self, doc: Doc, words: List[str]) -> None:
+        """A doubt said after what it doubts ("... itchy from cheap earrings, never been
+        tested so I don't know if it's metal"): the nearest fact before it in the sentence
+        becomes unsure, unless the doubt is about the others."""
+        others = self.cues.get("hedge_closing_not_before", [])
+        for a, b in _positions(words, self.cues.get("hedge_closing", [])):
+            if any(tuple(words[b:b + len(p)]) == p for p in others):
+                continue
+            sent = doc[a].sent
+            facts = [e for e in doc.ents if e.label_ == "FACT" and e.end <= a
+                     and e.start >= sent.start and not e._.negated]
+            if facts:
+                facts[-1]._.uncertain = True
+
     def _tag_questions(self, doc: Doc, words: List[str]) -> None:
         """A denial closed by a tag question asks rather than denies ("that's not acne acne
         right", "I don't have rosacea do I??"): its negated mentions become unsure."""
@@ -610,7 +632,8 @@ class FactContext:
             if not others:  # "Only vitiligo, a small patch on my hand": the clause before
                 sent = area.sent
                 others = [e for e in ents if e.label_ != "AREA" and e.end <= area.start
-                          and e.start >= max(sent.start, area.start - 10)]
+                          and e.start >= max(sent.start, area.start - 10)
+                          and not e._.negated]  # ("not pregnant, want to do my cheeks")
             if not others:
                 continue
             if not any(e.label_ == "DEVICE" for e in others) and any(
@@ -676,7 +699,7 @@ class FactContext:
         if day and day.group(2) and prev == "the" and i > 1 and words[i - 2] == "on" \
                 and not (i + 1 < len(words) and (words[i + 1] in MONTHS or words[i + 1] == "of")):
             # "tox on the 25th": that day of this month, or of last month if it is still to come
-            today = _dt.date.today()
+            today = today_()
             n = int(day.group(1))
             if 1 <= n <= 31:
                 span = Span(doc, i - 1, i + 1, label="DURATION")
@@ -705,22 +728,25 @@ class FactContext:
             span = Span(doc, start, (year_at + 1) if year_at else end, label="DURATION")
             span._.value = _days_since(MONTHS[w], min(max(day, 1), 28) if day <= 31 else 15, year)
             return span
+        # ("in the spring", "over the summer": the article changes nothing)
+        lead = words[i - 2] if prev == "the" and i > 1 and words[i - 2] in (
+            "in", "over", "since", "during", "at") else prev
         for phrase, (month, day) in HOLIDAYS.items():
             n = len(phrase)
-            if tuple(words[i:i + n]) == phrase and (prev in MONTH_LEADS | {"at", "over", "this", "before", "after"}):
-                if phrase[0] in ("summer", "winter", "spring", "autumn", "fall") and prev not in ("last", "this", "in", "over", "since"):
+            if tuple(words[i:i + n]) == phrase and (lead in MONTH_LEADS | {"at", "over", "this", "before", "after", "during"}):
+                if phrase[0] in ("summer", "winter", "spring", "autumn", "fall") and lead not in ("last", "this", "in", "over", "since", "during"):
                     return None
                 span = Span(doc, i, i + n, label="DURATION")
                 span._.value = _days_since(month, day)
                 return span
         if w in WEEKDAYS and prev in ("on", "last", "since", "this", "past"):
-            today = _dt.date.today()  # the last such day before today
+            today = today_()  # the last such day before today
             span = Span(doc, i, i + 1, label="DURATION")
             span._.value = float((today.weekday() - WEEKDAYS[w] - 1) % 7 + 1)
             return span
         if re.fullmatch(r"(19|20)\d\d", w) and prev in ("in", "since", "from", "until", "till", "of"):
             year = int(w)
-            today = _dt.date.today()
+            today = today_()
             if year <= today.year:
                 span = Span(doc, i, i + 1, label="DURATION")
                 span._.value = _days_since(7, 1, year) if year < today.year else _days_since(1, 1, year) / 2
@@ -984,6 +1010,7 @@ def build(kb=None, lemmas: bool = True, typos: bool = True, statistical: bool = 
     pairs.add_patterns(pair_patterns(nlp, lexicon.get("red_flag_pairs", {}))
                        + pair_patterns(nlp, fever_pairs(lexicon.get("fever_temperature", {})))
                        + pair_patterns(nlp, lexicon.get("fact_pairs", {}), "FACT")
+                       + pair_patterns(nlp, lexicon.get("ambiguous_pairs", {}), "FACT")
                        + skin_type_patterns(nlp, lexicon.get("skin_type_words", {}),
                                             lexicon.get("skin_type_modifiers", {})))
     if statistical:
