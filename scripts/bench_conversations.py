@@ -11,6 +11,7 @@ median number of messages to the answer, then one line per failure.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -66,7 +67,10 @@ def main(argv=None) -> int:
     ap.add_argument("--show", action="store_true", help="print every transcript")
     ap.add_argument("--show-failures", action="store_true")
     ap.add_argument("--json", default="", help="write the outcomes to this file")
+    ap.add_argument("--today", default="2026-12-01",
+                    help="count dates from this day (the sets were written on 2026-12-01)")
     args = ap.parse_args(argv)
+    os.environ["TRIAGE_TODAY"] = args.today
     people = yaml.safe_load(Path(args.set).read_text(encoding="utf-8"))["people"]
     if args.only:
         wanted = set(args.only.split(","))

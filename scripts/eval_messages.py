@@ -211,7 +211,10 @@ def main(argv=None) -> int:
     ap.add_argument("--ablate", default="", help="with --fast: lemmas,typos,statistical (switch parts off)")
     ap.add_argument("--unsafe", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--today", default="2026-12-01",
+                    help="count dates from this day (the sets were written on 2026-12-01)")
     args = ap.parse_args(argv)
+    os.environ["TRIAGE_TODAY"] = args.today
     cases = [c for c in load(Path(args.set)) if c.get("context") != "consent"]
     ablate = [a for a in args.ablate.split(",") if a]
     updates = read_fast(cases, ablate) if args.fast else asyncio.run(_read_rasa(cases))

@@ -13,13 +13,21 @@ export TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS=ignore
 ACTION_PORT=5055  # endpoints.yml names it
 : "${RASA_TOKEN:=local-dev-token}"   # local default; set RASA_TOKEN in .env for anything else
 export RASA_TOKEN INBOX_PORT WEBCHAT_PORT RASA_URL="${RASA_URL:-http://${RASA_HOST}:${RASA_PORT}}"
+# The action server listens on ACTION_SERVER_HOST (default loopback); endpoints.yml makes Rasa
+# send ACTION_SERVER_TOKEN (empty: no check), so it must be set, even empty.
+export ACTION_SERVER_TOKEN="${ACTION_SERVER_TOKEN:-}"
+case "${ACTION_SERVER_HOST:-127.0.0.1}" in
+  0.0.0.0|::) ACTION_CHECK_HOST=127.0.0.1 ;;
+  *:*) ACTION_CHECK_HOST="[${ACTION_SERVER_HOST}]" ;;
+  *) ACTION_CHECK_HOST="${ACTION_SERVER_HOST:-127.0.0.1}" ;;
+esac
 .venv/bin/python -m actions.storage migrate
 
 pids=()
 stop() { trap - INT TERM EXIT; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap stop INT TERM EXIT
 
-.venv/bin/python -m rasa_sdk --actions actions.actions --port "$ACTION_PORT" &
+.venv/bin/python -m actions.action_server --port "$ACTION_PORT" &
 pids+=($!)
 .venv/bin/rasa run --enable-api --auth-token "$RASA_TOKEN" --cors "*" -i "$RASA_HOST" -p "$RASA_PORT" \
   --credentials credentials.yml --endpoints endpoints.yml --model models &
@@ -31,7 +39,7 @@ pids+=($!)
 
 echo "Waiting for the servers..."
 for _ in $(seq 1 120); do
-  if curl -fs "http://127.0.0.1:${ACTION_PORT}/health" >/dev/null 2>&1 \
+  if curl -fs "http://${ACTION_CHECK_HOST}:${ACTION_PORT}/health" >/dev/null 2>&1 \
      && curl -fs "http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}" >/dev/null 2>&1 \
      && curl -fs "http://127.0.0.1:${INBOX_PORT}/health" >/dev/null 2>&1 \
      && curl -fs "http://127.0.0.1:${WEBCHAT_PORT}/health" >/dev/null 2>&1; then
@@ -42,9 +50,9 @@ The assistant is running.
   REST:      curl -s http://${RASA_HOST}:${RASA_PORT}/webhooks/rest/webhook -d '{"sender":"me","message":"hi"}'
   socket.io: http://${RASA_HOST}:${RASA_PORT}/socket.io
   HTTP API:  http://${RASA_HOST}:${RASA_PORT}/status?token=${RASA_TOKEN}
-  Actions:   http://127.0.0.1:${ACTION_PORT}/health
+  Actions:   http://${ACTION_CHECK_HOST}:${ACTION_PORT}/health
   Inbox:     http://127.0.0.1:${INBOX_PORT}/  (support agents and clinics; first login: admin / admin)
-  Shell:     .venv/bin/rasa shell (in another terminal)
+  Shell:     ACTION_SERVER_TOKEN=${ACTION_SERVER_TOKEN:+<yours>} .venv/bin/rasa shell (in another terminal)
 Press Ctrl-C to stop.
 MSG
     wait -n "${pids[@]}"

@@ -2,7 +2,7 @@
 (a training example sharing half or more of its words with it), is in data/nlu.yml.
 
 Sets: the held-out NLU sets (tests/nlu/), the blind sets written by helpers who never saw the
-training data (eval/blind/ … eval/blind7/), the real public texts (eval/real/) and the development set
+training data (eval/blind/ … eval/blind8/), the real public texts (eval/real/) and the development set
 (eval/dev/, tuned on by reading, never trained on)."""
 import re
 from pathlib import Path
@@ -61,6 +61,7 @@ def test_every_evaluation_set_is_listed():
             "eval/blind5/messages.yml", "eval/blind5/conversations.yml",
             "eval/blind6/messages.yml", "eval/blind6/conversations.yml",
             "eval/blind7/messages.yml", "eval/blind7/conversations.yml",
+            "eval/blind8/messages.yml", "eval/blind8/conversations.yml",
             "eval/real/texts.yml"} <= set(SETS)
 
 

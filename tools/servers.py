@@ -3,10 +3,18 @@
     with running_assistant() as bot:
         bot.say("alice", "hi")            # -> list of bot messages (REST channel)
         bot.tracker("alice")              # -> tracker JSON (HTTP API, with the token)
+
+    with running_action_server(token="s3cret") as actions:   # the action server alone
+        actions.url                       # -> http://127.0.0.1:<port>
+
+Rasa calls the action server with a random ACTION_SERVER_TOKEN per run (endpoints.yml's
+header), so every end-to-end test goes through the token check.
 """
 import contextlib
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +66,7 @@ class Assistant:
     startup_seconds: float
     database_url: str
     workdir: Path
+    action_token: str = ""
 
     def say(self, sender: str, message: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
         payload: Dict[str, Any] = {"sender": sender, "message": message}
@@ -84,29 +93,86 @@ def _wait(url: str, proc: subprocess.Popen, deadline: float, log: Path) -> None:
     raise RuntimeError(f"server did not answer {url} in time; log: {log}")
 
 
+def action_server_command(port: int) -> List[str]:
+    """The action server as scripts/run.sh starts it (actions/action_server.py)."""
+    return [str(VENV_BIN / "python"), "-m", "actions.action_server", "--port", str(port)]
+
+
+def start_action_server(port: int, env: Dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(action_server_command(port), cwd=ROOT, env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(*procs: subprocess.Popen) -> None:
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+@dataclass
+class ActionServer:
+    url: str
+    port: int
+    token: str
+    proc: subprocess.Popen
+    log: Path
+    database_url: str
+
+
+@contextlib.contextmanager
+def running_action_server(token: str = "", timeout: float = 60.0,
+                          env: Optional[Dict[str, str]] = None) -> Iterator[ActionServer]:
+    """The action server alone, on a free port, with its settings' defaults except `token`
+    (ACTION_SERVER_TOKEN) and `env`; records go to a fresh SQLite file."""
+    work = Path(tempfile.mkdtemp(prefix="triage-actions-"))
+    port = free_port()
+    database_url = f"sqlite:///{work / 'triage.db'}"
+    from actions.storage import Store
+    Store(database_url).migrate()
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
+                "DATABASE_URL": database_url, "ACTION_SERVER_HOST": "",
+                "ACTION_SERVER_MAX_BODY_MB": "", "ACTION_SERVER_TOKEN": token, **(env or {})}
+    log = work / "actions.log"
+    proc = start_action_server(port, full_env, log)
+    try:
+        _wait(f"http://127.0.0.1:{port}/health", proc, time.time() + timeout, log)
+        yield ActionServer(f"http://127.0.0.1:{port}", port, token, proc, log, database_url)
+    finally:
+        stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def running_assistant(model: Optional[Path] = None, timeout: float = 180.0,
-                      database_url: Optional[str] = None) -> Iterator[Assistant]:
+                      database_url: Optional[str] = None,
+                      action_token: Optional[str] = None) -> Iterator[Assistant]:
     """database_url: where the tracker and the project's records go (default: a fresh SQLite
-    file in a temporary folder, so tests never touch var/)."""
+    file in a temporary folder, so tests never touch var/). action_token: the secret Rasa
+    sends the action server (default: a random one)."""
     model = model or latest_model()
     work = Path(tempfile.mkdtemp(prefix="triage-servers-"))
     rasa_port, action_port = free_port(), free_port()
     endpoints = work / "endpoints.yml"
     endpoints.write_text(f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
+                         "  headers:\n    X-Action-Server-Token: ${ACTION_SERVER_TOKEN}\n"
                          "tracker_store:\n  type: actions.tracker_store.EnvSQLTrackerStore\n")
+    action_token = secrets.token_urlsafe(24) if action_token is None else action_token
     database_url = database_url or f"sqlite:///{work / 'triage.db'}"
     from actions.storage import Store
     Store(database_url).migrate()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
            "DATABASE_URL": database_url, "RASA_URL": f"http://127.0.0.1:{rasa_port}",
-           "RASA_TOKEN": TOKEN}
+           "RASA_TOKEN": TOKEN, "ACTION_SERVER_TOKEN": action_token,
+           "ACTION_SERVER_HOST": "127.0.0.1", "ACTION_SERVER_MAX_BODY_MB": ""}
     start = time.time()
     alog, rlog = work / "actions.log", work / "rasa.log"
-    actions = subprocess.Popen(
-        [str(VENV_BIN / "python"), "-m", "rasa_sdk", "--actions", "actions.actions",
-         "--port", str(action_port)], cwd=ROOT, env=env, stdout=alog.open("w"),
-        stderr=subprocess.STDOUT, start_new_session=True)
+    actions = start_action_server(action_port, env, alog)
     rasa = subprocess.Popen(
         [str(VENV_BIN / "rasa"), "run", "--enable-api", "--auth-token", TOKEN, "-i", "127.0.0.1",
          "-p", str(rasa_port), "--model", str(model), "--endpoints", str(endpoints),
@@ -117,13 +183,6 @@ def running_assistant(model: Optional[Path] = None, timeout: float = 180.0,
         _wait(f"http://127.0.0.1:{action_port}/health", actions, deadline, alog)
         _wait(f"http://127.0.0.1:{rasa_port}/status?token={TOKEN}", rasa, deadline, rlog)
         yield Assistant(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}",
-                        rasa, actions, time.time() - start, database_url, work)
+                        rasa, actions, time.time() - start, database_url, work, action_token)
     finally:
-        for p in (rasa, actions):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in (rasa, actions):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop(rasa, actions)
