@@ -1,4 +1,5 @@
-"""Messaging channels for clinic intake: Telegram and WhatsApp (through Twilio).
+"""Messaging channels for clinic intake: Telegram and WhatsApp (through Twilio); and Rasa's
+REST and socket.io channels with the project's checks on what a message may carry.
 
 Both are configured only from environment variables (or the project's .env), so that
 credentials.yml lists them without secrets and the Rasa server still starts when they are
@@ -31,8 +32,21 @@ WhatsApp has no buttons: a message with buttons is sent as ONE message whose cho
 numbered ("1. Yes, that's OK"); the reply "1" is mapped back to that button's payload (the
 last buttons sent to each number are kept in memory). A single button (e.g. "I don't know"
 under a free-text question) is not numbered, so a numeric answer stays a numeric answer.
+
+Limits (actions/limits.py, the one place for them): at every entrance, a message over
+MESSAGE_MAX_CHARS never reaches Rasa's NLU nor the tracker; the person gets limits.TOO_LONG in
+their chat instead, and the conversation stays where it was. REST and socket.io also refuse
+metadata over METADATA_MAX_BYTES or nested deeper than METADATA_MAX_DEPTH, and REST refuses a
+message without a sender (or with an empty one) with 400 instead of Rasa's shared `default`
+conversation:
+
+    credentials.yml:
+      actions.channels.RestInput:        # POST /webhooks/rest/webhook
+      actions.channels.SocketIOInput:    # the web chat (same settings as Rasa's socketio)
+        ...
 """
 import hashlib
+import json
 import logging
 import os
 import re
@@ -46,12 +60,17 @@ from aiogram.types import Update
 from aiogram.utils.exceptions import ValidationError
 from dotenv import load_dotenv
 from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.rest import RestInput as RasaRestInput
+from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.telegram import TelegramInput as RasaTelegramInput
 from rasa.core.channels.telegram import TelegramOutput as RasaTelegramOutput
 from rasa.core.channels.twilio import TwilioInput, TwilioOutput
+from rasa.utils.endpoints import bool_arg
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from actions import limits
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +231,15 @@ class TelegramInput(RasaTelegramInput):
             if found is None:
                 return response.text("success")
             chat_id, text = found
+            if limits.too_long(text):  # never reaches NLU nor the tracker
+                logger.info("Telegram: a message over %d characters was not processed",
+                            limits.MESSAGE_MAX_CHARS)
+                try:
+                    await out.send_text_message(str(chat_id), limits.TOO_LONG)
+                except Exception as e:  # noqa: BLE001 - answer 200 or Telegram resends
+                    logger.error("Telegram: the 'too long' answer was not sent (%s)",
+                                 type(e).__name__)
+                return response.text("success")
             if update.callback_query is not None:
                 try:  # stops the spinner on the tapped button
                     await out.answer_callback_query(update.callback_query.id)
@@ -405,6 +433,12 @@ class WhatsAppInput(TwilioInput):
                                                           request.form.get("Latitude"))
             if not sender or text is None:
                 return response.json({"error": "From and Body are required"}, status=400)
+            if limits.too_long(text):  # never reaches NLU nor the tracker
+                logger.info("WhatsApp: a message over %d characters was not processed",
+                            limits.MESSAGE_MAX_CHARS)
+                # not send_text_message: the choices last sent stay valid for the reply
+                await self.get_output_channel()._send_body(sender, limits.TOO_LONG)
+                return response.text("", status=204)
             text = self.reply_to_payload(sender, text.replace("¡", "@"))
             try:
                 await on_new_message(UserMessage(text, self.get_output_channel(), sender,
@@ -416,4 +450,110 @@ class WhatsAppInput(TwilioInput):
                     raise
             return response.text("", status=204)
 
+        return bp
+
+
+# --------------------------------------------------------------------------- REST, socket.io
+
+def _rest_error(reason: str, status: int = 400) -> HTTPResponse:
+    return response.json({"error": reason}, status=status)
+
+
+class RestInput(RasaRestInput):
+    """Rasa's REST channel (same name and URL: POST /webhooks/rest/webhook), checked before
+    Rasa sees the message: a body over REST_MAX_BODY_BYTES gets 413; a body that is not a JSON
+    object, a missing, empty or blank sender, or metadata over the limits get 400 with a
+    one-line JSON reason; a message over MESSAGE_MAX_CHARS gets limits.TOO_LONG as the bot's
+    answer (200, Rasa's answer format) and is neither parsed nor stored."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    def refusal(self, request: Request) -> Optional[HTTPResponse]:
+        """The answer to a webhook call that must not reach Rasa, or None."""
+        if len(request.body or b"") > limits.REST_MAX_BODY_BYTES:
+            return _rest_error(f"request body larger than {limits.REST_MAX_BODY_BYTES} bytes",
+                               413)
+        body = request.json  # malformed JSON: Sanic answers 400
+        if not isinstance(body, dict):
+            return _rest_error('the body must be a JSON object: {"sender": ..., "message": ...}')
+        sender = body.get("sender")
+        if not isinstance(sender, str) or not sender.strip():
+            return _rest_error("sender is required: a non-empty string naming the conversation")
+        if len(sender) > limits.SENDER_MAX_CHARS:
+            return _rest_error(f"sender is longer than {limits.SENDER_MAX_CHARS} characters")
+        problem = limits.metadata_problem(body.get("metadata"))
+        if problem:
+            return _rest_error(problem)
+        if limits.too_long(body.get("message")):
+            logger.info("REST: a message over %d characters was not processed",
+                        limits.MESSAGE_MAX_CHARS)
+            answer = [{"recipient_id": sender, "text": limits.TOO_LONG}]
+            if bool_arg(request, "stream", default=False):
+                return response.text(json.dumps(answer[0]) + "\n",
+                                     content_type="text/event-stream")
+            return response.json(answer)
+        return None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
+        bp = super().blueprint(on_new_message)
+
+        @bp.middleware("request")
+        async def checked(request: Request) -> Optional[HTTPResponse]:
+            if request.method == "POST" and request.path.rstrip("/").endswith("/webhook"):
+                return self.refusal(request)
+            return None
+
+        return bp
+
+
+class SocketIOInput(RasaSocketIOInput):
+    """Rasa's socket.io channel (same name, path and settings), with the project's checks on
+    each user message before Rasa's handler sees it: a message over MESSAGE_MAX_CHARS, or
+    metadata over the limits, is answered on the sending socket (limits.TOO_LONG or
+    limits.BAD_METADATA, as a bot message) and goes no further."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "socketio"
+
+    def refusal(self, data: Any) -> Optional[str]:
+        """What to tell the sender instead of processing this event, or None. Checks
+        `data` and, when the metadata came as a JSON string, replaces it by its parsed value
+        (so Rasa's handler does not parse an unchecked string)."""
+        if not isinstance(data, dict):
+            return None  # Rasa's handler deals with it as before
+        if limits.too_long(data.get("message")):
+            logger.info("socket.io: a message over %d characters was not processed",
+                        limits.MESSAGE_MAX_CHARS)
+            return limits.TOO_LONG
+        key = self.metadata_key or "metadata"
+        if key in data:
+            metadata, problem = limits.parse_metadata(data[key])
+            if problem is None:
+                problem = limits.metadata_problem(metadata)
+                data[key] = metadata  # parsed once here, checked; Rasa's handler takes it
+        else:
+            problem = None
+        if problem:
+            logger.info("socket.io: a message was refused: %s", problem)
+            return limits.BAD_METADATA
+        return None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = super().blueprint(on_new_message)
+        sio = self.sio
+        assert sio is not None
+        rasa_handler = sio.handlers[self.namespace or "/"][self.user_message_evt]
+
+        async def handle_message(sid: Text, data: Any) -> None:
+            answer = self.refusal(data)
+            if answer is not None:
+                await sio.emit(self.bot_message_evt, {"text": answer}, room=sid,
+                               namespace=self.namespace)
+                return
+            await rasa_handler(sid, data)
+
+        sio.on(self.user_message_evt, handle_message, namespace=self.namespace)
         return bp

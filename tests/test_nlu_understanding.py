@@ -744,3 +744,17 @@ def test_a_stray_message_is_no_request_for_a_person(text, expected):
                       "entities": []})
     IntentCorrector().process([m])
     assert m.get("intent")["name"] == expected
+
+
+def test_a_place_taken_back_in_a_question_is_a_change_of_plan():
+    """Found by CI after a retrain: "forget my lips then, can I just do my cheeks?" was
+    answered with the depth FAQ and the plan stayed on the lips."""
+    from rasa.shared.nlu.training_data.message import Message
+    from actions.nlu.components import IntentCorrector
+    text = "ah ok, forget my lips then, can I just do my cheeks for a glow?"
+    ents = [{"entity": "area", "value": "lips", "negated": True},
+            {"entity": "area", "value": "cheeks", "negated": False}]
+    m = Message(data={"text": text, "intent": {"name": "faq_depth", "confidence": 0.57},
+                      "entities": ents})
+    IntentCorrector().process([m])
+    assert m.get("intent")["name"] == "inform"

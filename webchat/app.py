@@ -19,6 +19,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions.limits import MESSAGE_MAX_CHARS
 from actions.triage.engine import default_kb
 from inbox.server import unique_app_name
 
@@ -86,10 +87,14 @@ def create_app(rasa_url: str, public_rasa_url: Optional[str] = None) -> Sanic:
         return page("index.html", rasa_url=public, mode=mode, shop_id=DEMO_SHOP_ID,
                     snippet=snippet)
 
+    # the input's maxlength is the server's message limit (one place: actions/limits.py)
+    widget_js = (STATIC / "widget.js").read_text(encoding="utf-8").replace(
+        "__MESSAGE_MAX_CHARS__", str(MESSAGE_MAX_CHARS))
+
     @app.get("/widget.js")
     async def widget(request: Request) -> HTTPResponse:
-        return await response.file(
-            STATIC / "widget.js", mime_type="application/javascript; charset=utf-8",
+        return response.text(
+            widget_js, content_type="application/javascript; charset=utf-8",
             headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
 
     @app.get("/sources")

@@ -114,7 +114,11 @@ class IntentCorrector(GraphComponent):
             elif any(e.get("entity") in STATEMENT_ENTITIES for e in entities) and (
                     intent in ("nlu_fallback", "dispute") or (
                         intent in QUESTION_INTENTS or str(intent).startswith("faq_"))
-                    and not looks_like_question(message.get(TEXT) or "")):
+                    and (not looks_like_question(message.get(TEXT) or "")
+                         or any(e.get("entity") == "area" and e.get("negated")
+                                for e in entities))):
+                # ... and a place taken back is a change of plan, even asked as a question
+                # ("forget my lips then, can I just do my cheeks?")
                 # "I'm not on roaccutane anymore, I finished in September" is not an FAQ;
                 # "sorry, I read that wrong, I'm not on it anymore" corrects the answer with
                 # facts: it is re-assessed (a dispute with no fact still goes to a person)

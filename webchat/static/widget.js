@@ -146,7 +146,10 @@
   input.id = "twc-input";
   input.type = "text";
   input.name = "message";
-  input.maxLength = 1000;
+  // The server's limit (actions/limits.py MESSAGE_MAX_CHARS), filled in by webchat/app.py
+  // when it serves /widget.js; the server refuses longer messages anyway.
+  var maxChars = parseInt("__MESSAGE_MAX_CHARS__", 10);
+  if (maxChars > 0) input.maxLength = maxChars;
   input.placeholder = "Type your message\u2026";
   input.setAttribute("enterkeyhint", "send");
   var sendBtn = el("button", "send", "Send");
