@@ -26,7 +26,7 @@ import sys
 import traceback
 import zlib
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from dotenv import load_dotenv
 from sanic import Sanic, response
@@ -77,6 +77,29 @@ def inflate(data: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
+def action_call_problem(call: Any) -> Optional[str]:
+    """None if `call` has the shape of the action call Rasa sends (what rasa-sdk reads of it
+    without checking), else a one-line reason that quotes nothing of it."""
+    if not isinstance(call, dict):
+        return "the body must be a JSON object: an action call from Rasa"
+    if not isinstance(call.get("next_action"), str) or not call["next_action"]:
+        return "next_action is required: the name of the action to run"
+    if not isinstance(call.get("version", ""), str):
+        return "version must be a string"
+    tracker = call.get("tracker")
+    if not isinstance(tracker, dict):
+        return "tracker is required: a JSON object"
+    if not isinstance(tracker.get("sender_id"), str):
+        return "tracker.sender_id is required: a string"
+    for key, kind, name in (("slots", dict, "an object"), ("latest_message", dict, "an object"),
+                            ("events", list, "a list"), ("active_loop", dict, "an object")):
+        if tracker.get(key) is not None and not isinstance(tracker[key], kind):
+            return f"tracker.{key} must be {name}"
+    if call.get("domain") is not None and not isinstance(call["domain"], dict):
+        return "domain must be a JSON object"
+    return None
+
+
 def _error(message: str, status: int) -> response.HTTPResponse:
     return response.json({"error": message}, status=status)
 
@@ -99,7 +122,7 @@ def harden(app: Sanic, token: str, max_body: int) -> Sanic:
                 return _error("missing or wrong action server token", 401)
         encoding = request.headers.get("Content-Encoding", "").strip().lower()
         if encoding in ("", "identity"):
-            return None
+            return _checked_call(request)
         if encoding == "x-gzip":
             encoding = "gzip"
         if encoding not in ("deflate", "gzip"):
@@ -115,6 +138,21 @@ def harden(app: Sanic, token: str, max_body: int) -> Sanic:
         # rasa-sdk's webhook inflates `deflate` bodies itself (without a limit): it now gets
         # the inflated body as a plain one
         del request.headers["Content-Encoding"]
+        return _checked_call(request)
+
+    def _checked_call(request: Request) -> Optional[response.HTTPResponse]:
+        """A webhook call that is no action call gets 400 here, not a crash in rasa-sdk."""
+        if (request.method, request.path.rstrip("/")) != ("POST", "/webhook"):
+            return None
+        if not request.body:
+            # no body, or Sanic is answering an error (it runs request middleware for its
+            # error answers too, e.g. 413 before a body was read): rasa-sdk's own 400, or
+            # Sanic's error, stands
+            return None
+        problem = action_call_problem(request.json)  # not JSON: Sanic's 400
+        if problem:
+            logger.warning("action server: refused a malformed action call (%s)", problem)
+            return _error(problem, 400)
         return None
 
     @app.exception(Exception)  # replaces rasa-sdk's, which echoes the body and the error

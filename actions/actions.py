@@ -71,7 +71,7 @@ class ExtractFacts(Action):
         if mode in MODES and mode != tracker.get_slot("mode"):
             updates["mode"] = mode
         clinic = str(metadata.get("clinic_id") or metadata.get("shop_id") or "")[:64]
-        if clinic and clinic != tracker.get_slot("clinic_id"):
+        if clinic and not tracker.get_slot("clinic_id"):  # set once: a later message never moves it
             updates["clinic_id"] = clinic
         slots = _slots(tracker)
         changes = dict(slots.get("changed_facts") or {})

@@ -44,12 +44,29 @@ conversation:
       actions.channels.RestInput:        # POST /webhooks/rest/webhook
       actions.channels.SocketIOInput:    # the web chat (same settings as Rasa's socketio)
         ...
+
+Who can reach which conversation: a conversation's channel is where it came in. REST refuses
+an `input_channel` other than "rest" and senders shaped like a Telegram chat id (digits) or a
+WhatsApp id ("whatsapp:..."); Telegram takes only integer chat ids; socket.io issues session
+ids itself (uuid4) and a socket's messages go to the session it was confirmed, never to one a
+message names. An unconfigured channel has no output channel (Rasa's HTTP API then collects
+the messages instead of sending them). Only the pages of WEBCHAT_ORIGINS (origins separated by
+spaces or commas; scripts/run.sh sets it) may open socket.io; empty: no check.
+
+Text that is not text (an unpaired surrogate, a NUL character) is answered (limits.BAD_EVENT,
+or 400 on REST) and never reaches NLU nor the tracker store. A message whose handling fails is
+answered with limits.NOT_HANDLED, and a REST stream always ends. Logs never hold a message's
+text, a sender id nor the error messages that may quote them: Rasa's structured log events
+lose their private values (redact_private), and the channels log errors by type.
 """
 import hashlib
 import json
 import logging
 import os
 import re
+import traceback
+import uuid
+from asyncio import Queue
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
@@ -60,6 +77,7 @@ from aiogram.types import Update
 from aiogram.utils.exceptions import ValidationError
 from dotenv import load_dotenv
 from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.rest import QueueOutputChannel
 from rasa.core.channels.rest import RestInput as RasaRestInput
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.telegram import TelegramInput as RasaTelegramInput
@@ -67,10 +85,12 @@ from rasa.core.channels.telegram import TelegramOutput as RasaTelegramOutput
 from rasa.core.channels.twilio import TwilioInput, TwilioOutput
 from rasa.utils.endpoints import bool_arg
 from sanic import Blueprint, response
+from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions import limits
+from inbox.ids import rasa_addressable
 
 logger = logging.getLogger(__name__)
 
@@ -225,12 +245,28 @@ class TelegramInput(RasaTelegramInput):
             try:
                 update = Update(**(request.json or {}))
                 found = self._text_of(update)
-            except Exception:  # noqa: BLE001 - malformed update
-                logger.warning("Telegram: malformed update ignored", exc_info=True)
+            except Exception as e:  # noqa: BLE001 - malformed update
+                # the error's type only: its message may quote the update (what was said)
+                logger.warning("Telegram: a malformed update was ignored (%s)",
+                               type(e).__name__)
                 return response.json({"error": "malformed update"}, status=400)
             if found is None:
                 return response.text("success")
             chat_id, text = found
+            if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+                # Telegram's chat ids are integers: anything else would name a conversation
+                # of the sender's choice (a WhatsApp one, a web chat's)
+                logger.warning("Telegram: an update whose chat id is no integer was ignored")
+                return response.json({"error": "malformed update: chat.id must be an integer"},
+                                     status=400)
+            if limits.unreadable(text):  # never reaches NLU nor the tracker store
+                logger.info("Telegram: a message that is not text was not processed")
+                try:
+                    await out.send_text_message(str(chat_id), limits.BAD_EVENT)
+                except Exception as e:  # noqa: BLE001 - answer 200 or Telegram resends
+                    logger.error("Telegram: the 'unreadable' answer was not sent (%s)",
+                                 type(e).__name__)
+                return response.text("success")
             if limits.too_long(text):  # never reaches NLU nor the tracker
                 logger.info("Telegram: a message over %d characters was not processed",
                             limits.MESSAGE_MAX_CHARS)
@@ -249,8 +285,8 @@ class TelegramInput(RasaTelegramInput):
                 await on_new_message(UserMessage(text, out, str(chat_id),
                                                  input_channel=self.name(),
                                                  metadata=self.get_metadata(request)))
-            except Exception:  # noqa: BLE001 - answer 200 or Telegram resends the update
-                logger.exception("Telegram: error while handling a message")
+            except Exception as e:  # noqa: BLE001 - answer 200 or Telegram resends the update
+                _log_failure("Telegram", e)
             return response.text("success")
 
         return bp
@@ -317,12 +353,13 @@ class WhatsAppOutput(TwilioOutput):
                                              timeout=aiohttp.ClientTimeout(total=20)) as s:
                 async with s.post(url, data=form) as r:
                     if r.status >= 300:
-                        logger.error("Twilio: sending to %s failed: %s %s", to, r.status,
-                                     (await r.text())[:300])
+                        # neither the recipient (a phone number) nor Twilio's answer (which
+                        # may quote it, or the message)
+                        logger.error("Twilio: sending a message failed: HTTP %s", r.status)
                         return False
             return True
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
-            logger.error("Twilio: sending to %s failed: %s", to, e)
+            logger.error("Twilio: sending a message failed (%s)", type(e).__name__)
             return False
 
     async def _send_body(self, recipient_id: str, body: str) -> None:
@@ -387,7 +424,11 @@ class WhatsAppInput(TwilioInput):
     def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
         return dict(CLINIC_METADATA)
 
-    def get_output_channel(self) -> WhatsAppOutput:
+    def get_output_channel(self) -> Optional[WhatsAppOutput]:
+        """The output channel, or None when the channel is not configured (Rasa's HTTP API
+        then collects the messages instead of sending them anywhere)."""
+        if not self.configured:
+            return None
         return WhatsAppOutput(self.account_sid or "", self.auth_token or "",
                               self.twilio_number or "", self.api_url, self.last_buttons)
 
@@ -433,6 +474,15 @@ class WhatsAppInput(TwilioInput):
                                                           request.form.get("Latitude"))
             if not sender or text is None:
                 return response.json({"error": "From and Body are required"}, status=400)
+            if limits.bad_sender(sender) or not sender.startswith("whatsapp:"):
+                # a WhatsApp conversation's id is its "whatsapp:+<number>", nothing else (not
+                # a Telegram chat id, not a web chat's session)
+                return response.json({"error": "From must be a WhatsApp address "
+                                               "(whatsapp:+<number>)"}, status=400)
+            if limits.unreadable(text):  # never reaches NLU nor the tracker store
+                logger.info("WhatsApp: a message that is not text was not processed")
+                await self.get_output_channel()._send_body(sender, limits.BAD_EVENT)
+                return response.text("", status=204)
             if limits.too_long(text):  # never reaches NLU nor the tracker
                 logger.info("WhatsApp: a message over %d characters was not processed",
                             limits.MESSAGE_MAX_CHARS)
@@ -444,8 +494,8 @@ class WhatsAppInput(TwilioInput):
                 await on_new_message(UserMessage(text, self.get_output_channel(), sender,
                                                  input_channel=self.name(),
                                                  metadata=self.get_metadata(request)))
-            except Exception:  # noqa: BLE001
-                logger.exception("WhatsApp: error while handling a message")
+            except Exception as e:  # noqa: BLE001
+                _log_failure("WhatsApp", e)
                 if self.debug_mode:
                     raise
             return response.text("", status=204)
@@ -453,7 +503,92 @@ class WhatsAppInput(TwilioInput):
         return bp
 
 
+# --------------------------------------------------------------------------- logs
+
+# Keys of Rasa's structured log events that carry what a person said or what is known about
+# them (Rasa's own list of "anonymizable" keys, and the request bodies): their values never
+# reach a log. Rasa's REST channel, for one, logs `text=<the whole message>` when handling a
+# message fails or times out.
+PRIVATE_LOG_KEYS = frozenset({
+    "text", "response_text", "user_text", "slot_values", "parse_data_text",
+    "parse_data_entities", "prediction_events", "tracker_latest_message", "prefilled_slots",
+    "message", "response", "slot_candidates", "rasa_event", "rasa_events", "tracker_states",
+    "current_states", "old_states", "successes", "current_entity", "next_entity", "states",
+    "entity", "token_text", "user_message", "json_message", "metadata", "body",
+    "request_body", "utter_action", "events", "tracker", "sender_id"})
+REDACTED = "[not logged]"
+
+
+def redact_private(_: Any, __: str, event_dict: Dict[str, Any]) -> Dict[str, Any]:
+    """structlog processor: the values of PRIVATE_LOG_KEYS are replaced by REDACTED."""
+    for key in PRIVATE_LOG_KEYS.intersection(event_dict):
+        event_dict[key] = REDACTED
+    return event_dict
+
+
+def install_log_redaction() -> bool:
+    """Puts redact_private first in structlog's processors (Rasa configures structlog before
+    it reads credentials.yml, so this runs when the channels are built; idempotent)."""
+    try:
+        import structlog
+    except ImportError:  # pragma: no cover - Rasa depends on it
+        return False
+    processors = structlog.get_config()["processors"]  # the live list every logger uses
+    if redact_private not in processors:
+        processors.insert(0, redact_private)
+    return True
+
+
+def _log_failure(where: str, exc: BaseException) -> None:
+    """Logs that handling a message failed: the exception's type and the traceback's frames,
+    never its message nor the message's text (either may quote what the person said)."""
+    logger.error("%s: a message could not be handled (%s)\n%s", where, type(exc).__name__,
+                 "".join(traceback.format_tb(exc.__traceback__)))
+
+
+def _answered_on_failure(on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                         where: str) -> Callable[[UserMessage], Awaitable[None]]:
+    """on_new_message, but a failure is logged without the message's text and the person
+    gets limits.NOT_HANDLED in their chat (Rasa would log the text and answer nothing)."""
+
+    async def handle(message: UserMessage) -> None:
+        try:
+            await on_new_message(message)
+        except Exception as e:  # noqa: BLE001
+            _log_failure(where, e)
+            try:
+                await message.output_channel.send_text_message(message.sender_id,
+                                                               limits.NOT_HANDLED)
+            except Exception as e2:  # noqa: BLE001
+                logger.error("%s: the apology was not sent either (%s)", where,
+                             type(e2).__name__)
+
+    return handle
+
+
 # --------------------------------------------------------------------------- REST, socket.io
+
+# What Telegram's and WhatsApp's conversation ids look like (a chat id; "whatsapp:+<number>"):
+# REST senders and socket.io sessions can never be one of them.
+_TELEGRAM_ID = re.compile(r"-?[0-9]+")
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")  # what SocketIOInput issues: uuid4().hex
+
+
+def reserved_sender(sender: str) -> Optional[str]:
+    """The messaging channel whose conversation ids look like `sender`, or None."""
+    bare = sender.strip()
+    if _TELEGRAM_ID.fullmatch(bare):
+        return "Telegram"
+    if bare.casefold().startswith("whatsapp:"):
+        return "WhatsApp"
+    return None
+
+
+def web_chat_origins() -> List[str]:
+    """WEBCHAT_ORIGINS: the origins (scheme://host[:port], separated by spaces or commas) of
+    the pages allowed to open the web chat's socket.io connection. Empty: no check."""
+    return [o.rstrip("/") for o in re.split(r"[\s,]+", _env("WEBCHAT_ORIGINS")) if o]
+
 
 def _rest_error(reason: str, status: int = 400) -> HTTPResponse:
     return response.json({"error": reason}, status=status)
@@ -462,9 +597,12 @@ def _rest_error(reason: str, status: int = 400) -> HTTPResponse:
 class RestInput(RasaRestInput):
     """Rasa's REST channel (same name and URL: POST /webhooks/rest/webhook), checked before
     Rasa sees the message: a body over REST_MAX_BODY_BYTES gets 413; a body that is not a JSON
-    object, a missing, empty or blank sender, or metadata over the limits get 400 with a
-    one-line JSON reason; a message over MESSAGE_MAX_CHARS gets limits.TOO_LONG as the bot's
-    answer (200, Rasa's answer format) and is neither parsed nor stored."""
+    object, a missing, empty or blank sender, a sender shaped like a Telegram or WhatsApp
+    conversation id, a message that is not a string, an `input_channel` other than "rest",
+    or metadata over the limits get 400 with a one-line JSON reason; a message over
+    MESSAGE_MAX_CHARS gets limits.TOO_LONG as the bot's answer (200, Rasa's answer format)
+    and is neither parsed nor stored. A message whose handling fails is answered with
+    limits.NOT_HANDLED (and a stream always ends); its text is in no log."""
 
     @classmethod
     def name(cls) -> Text:
@@ -475,7 +613,10 @@ class RestInput(RasaRestInput):
         if len(request.body or b"") > limits.REST_MAX_BODY_BYTES:
             return _rest_error(f"request body larger than {limits.REST_MAX_BODY_BYTES} bytes",
                                413)
-        body = request.json  # malformed JSON: Sanic answers 400
+        try:
+            body = request.json
+        except InvalidUsage:  # not JSON (Sanic's own answer would be a page, not a reason)
+            return _rest_error('the body must be JSON: {"sender": ..., "message": ...}')
         if not isinstance(body, dict):
             return _rest_error('the body must be a JSON object: {"sender": ..., "message": ...}')
         sender = body.get("sender")
@@ -483,10 +624,29 @@ class RestInput(RasaRestInput):
             return _rest_error("sender is required: a non-empty string naming the conversation")
         if len(sender) > limits.SENDER_MAX_CHARS:
             return _rest_error(f"sender is longer than {limits.SENDER_MAX_CHARS} characters")
+        if limits.bad_sender(sender):
+            return _rest_error("sender must be plain text: no control characters nor unpaired "
+                               "surrogates")
+        if not rasa_addressable(sender):  # the inbox could never reach this conversation
+            return _rest_error("sender must be printable ASCII with no space, '?' or '#' "
+                               "(the support team's inbox addresses the conversation by it)")
+        owner = reserved_sender(sender)
+        if owner:
+            return _rest_error(f"sender has the form of a {owner} conversation id, which only "
+                               f"the {owner} channel may use")
+        if body.get("input_channel") not in (None, self.name()):
+            return _rest_error(f'input_channel cannot be set: a REST message is on the '
+                               f'"{self.name()}" channel')
+        message = body.get("message")
+        if not isinstance(message, str):
+            return _rest_error("message is required: a string")
+        if limits.unreadable(message):
+            return _rest_error("message must be text: no NUL characters nor unpaired "
+                               "surrogates")
         problem = limits.metadata_problem(body.get("metadata"))
         if problem:
             return _rest_error(problem)
-        if limits.too_long(body.get("message")):
+        if limits.too_long(message):
             logger.info("REST: a message over %d characters was not processed",
                         limits.MESSAGE_MAX_CHARS)
             answer = [{"recipient_id": sender, "text": limits.TOO_LONG}]
@@ -496,8 +656,27 @@ class RestInput(RasaRestInput):
             return response.json(answer)
         return None
 
+    def _extract_input_channel(self, req: Request) -> Text:
+        return self.name()  # never what the client says (refusal() refuses another)
+
+    @staticmethod
+    async def on_message_wrapper(on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                                 text: Text, queue: Queue, sender_id: Text,
+                                 input_channel: Text,
+                                 metadata: Optional[Dict[Text, Any]]) -> None:
+        """Rasa's, but the stream always ends: on a failure, with limits.NOT_HANDLED."""
+        try:
+            await on_new_message(UserMessage(text, QueueOutputChannel(queue), sender_id,
+                                             input_channel=input_channel, metadata=metadata))
+        except Exception as e:  # noqa: BLE001
+            _log_failure("REST", e)
+            await queue.put({"recipient_id": sender_id, "text": limits.NOT_HANDLED})
+        finally:
+            await queue.put("DONE")
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
-        bp = super().blueprint(on_new_message)
+        install_log_redaction()
+        bp = super().blueprint(_answered_on_failure(on_new_message, "REST"))
 
         @bp.middleware("request")
         async def checked(request: Request) -> Optional[HTTPResponse]:
@@ -509,10 +688,17 @@ class RestInput(RasaRestInput):
 
 
 class SocketIOInput(RasaSocketIOInput):
-    """Rasa's socket.io channel (same name, path and settings), with the project's checks on
-    each user message before Rasa's handler sees it: a message over MESSAGE_MAX_CHARS, or
-    metadata over the limits, is answered on the sending socket (limits.TOO_LONG or
-    limits.BAD_METADATA, as a bot message) and goes no further."""
+    """Rasa's socket.io channel (same name, path and settings), with the project's checks:
+
+    - Only pages from WEBCHAT_ORIGINS may connect (when it is set: scripts/run.sh sets it).
+    - Session ids are issued here (uuid4, unguessable); a `session_request` naming anything
+      else (a REST sender, a Telegram or WhatsApp id, a guessable word) gets a new one. A
+      socket's messages go to the session it was confirmed, never to a session_id the
+      message names: naming another one is refused with limits.OTHER_SESSION.
+    - A message over MESSAGE_MAX_CHARS, metadata over the limits, or an event that is not a
+      message (not an object, a message that is not text) is answered on the sending socket
+      (limits.TOO_LONG, limits.BAD_METADATA, limits.BAD_EVENT, as a bot message) and goes
+      no further. A message whose handling fails is answered with limits.NOT_HANDLED."""
 
     @classmethod
     def name(cls) -> Text:
@@ -523,7 +709,12 @@ class SocketIOInput(RasaSocketIOInput):
         `data` and, when the metadata came as a JSON string, replaces it by its parsed value
         (so Rasa's handler does not parse an unchecked string)."""
         if not isinstance(data, dict):
-            return None  # Rasa's handler deals with it as before
+            logger.info("socket.io: an event that is not an object was refused")
+            return limits.BAD_EVENT
+        if "message" in data and (not isinstance(data["message"], str)
+                                  or limits.unreadable(data["message"])):
+            logger.info("socket.io: a message that is not text was refused")
+            return limits.BAD_EVENT
         if limits.too_long(data.get("message")):
             logger.info("socket.io: a message over %d characters was not processed",
                         limits.MESSAGE_MAX_CHARS)
@@ -542,18 +733,59 @@ class SocketIOInput(RasaSocketIOInput):
         return None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        bp = super().blueprint(on_new_message)
+        install_log_redaction()
+        bp = super().blueprint(_answered_on_failure(on_new_message, "socket.io"))
         sio = self.sio
         assert sio is not None
-        rasa_handler = sio.handlers[self.namespace or "/"][self.user_message_evt]
+        namespace = self.namespace or "/"
+        rasa_handler = sio.handlers[namespace][self.user_message_evt]
+        origins = web_chat_origins()
+        if origins:  # engine.io checks the Origin header of every request, websockets too
+            sio.eio.cors_allowed_origins = origins
+        sessions: Dict[str, str] = {}  # socket id -> the session it was confirmed
+        self.sessions = sessions
 
-        async def handle_message(sid: Text, data: Any) -> None:
+        async def session_request(sid: Text, data: Any = None) -> None:
+            wanted = data.get("session_id") if isinstance(data, dict) else None
+            if isinstance(wanted, str) and _SESSION_ID.fullmatch(wanted):
+                session = wanted
+            else:
+                if wanted is not None:
+                    logger.info("socket.io: a session id not issued here was replaced")
+                session = uuid.uuid4().hex
+            previous = sessions.get(sid)
+            if self.session_persistence and previous and previous != session:
+                sio.leave_room(sid, previous, namespace=self.namespace)
+            sessions[sid] = session
+            if self.session_persistence:
+                sio.enter_room(sid, session, namespace=self.namespace)
+            await sio.emit("session_confirm", session, room=sid, namespace=self.namespace)
+
+        async def disconnect(sid: Text) -> None:
+            sessions.pop(sid, None)
+
+        async def handle_message(sid: Text, data: Any = None) -> None:
             answer = self.refusal(data)
+            if answer is None and self.session_persistence:
+                session = sessions.get(sid)
+                claimed = data.get("session_id")
+                if session is None:
+                    answer = limits.NO_SESSION
+                elif claimed not in (None, session):
+                    logger.info("socket.io: a message naming another session was refused")
+                    answer = limits.OTHER_SESSION
+                else:
+                    data["session_id"] = session
             if answer is not None:
                 await sio.emit(self.bot_message_evt, {"text": answer}, room=sid,
                                namespace=self.namespace)
                 return
             await rasa_handler(sid, data)
 
+        sio.on("session_request", session_request, namespace=self.namespace)
+        sio.on("disconnect", disconnect, namespace=self.namespace)
         sio.on(self.user_message_evt, handle_message, namespace=self.namespace)
         return bp
+
+
+install_log_redaction()

@@ -24,6 +24,7 @@ from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Inte
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
 
+from actions.audit_ref import conversation_ref
 from actions.triage.engine import default_kb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -436,8 +437,9 @@ class Store:
             if "events" in inspect(s.connection()).get_table_names():
                 events = Table("events", MetaData(), autoload_with=s.connection())
                 s.execute(delete(events).where(events.c.sender_id == cid))
+            # a keyed hash: the id may be a phone number, which a plain hash would give away
             s.add(AuditEntry(actor=actor, action="deleted", target_type="conversation",
-                             target_id=_token_digest(cid)[:16]))
+                             target_id=conversation_ref(cid)))
 
     def purge_older_than(self, days: int) -> int:
         """Erase conversations not updated for `days` days; returns how many."""
@@ -492,6 +494,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             ap.error("--days must be at least 1")
         print(f"purged {store.purge_older_than(args.days)} conversations older than {args.days} days")
     else:
+        from inbox.passwords import password_problem
+        problem = args.password and password_problem(args.password, args.username)
+        if problem:
+            ap.error(f"--password: {problem}")
         print(store.create_user(args.username, args.role, args.name, args.password, args.clinic))
     return 0
 

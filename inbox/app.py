@@ -9,27 +9,33 @@ change is written to the audit log (who, what, which record).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import logging
 import os
 import re
 import secrets
+import traceback
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from jinja2 import Environment, FileSystemLoader
 from sanic import Sanic, response
 from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy import func, select
 
-from actions.storage import ROLES, TICKET_STATES, Store
+from actions.storage import ROLES, TICKET_STATES, AuditEntry, Conversation, Store, Ticket
 from actions.triage.engine import default_kb
 
 from . import summary as S
-from .auth import COOKIE, SESSION_SECONDS, LoginThrottle, Sessions
+from .auth import (COOKIE, LOGIN_COOKIE, SESSION_SECONDS, LoginThrottle, Sessions,
+                   verify_password)
+from .ids import audit_ref
+from .passwords import password_problem
 from .rasa import RasaClient, RasaError, resume_events
 from .server import unique_app_name
 
@@ -38,9 +44,13 @@ MAX_TEXT = 4000
 MAX_BODY = 64 * 1024
 TICKET_ROLES = ("agent", "admin")
 CLINIC_ROLES = ("clinician", "admin")
-ACTIONS = ("claim", "reply", "note", "handback", "resolve")
+ACTIONS = ("claim", "reply", "note", "handback", "resolve", "erase")
+MAX_ID = 2 ** 31 - 1          # ticket ids are 32-bit integers in every supported database
+PAGE_SIZE, PAGE_MAX = 50, 200  # case and clinic lists: default and largest page
+WHOLE = re.compile(r"[0-9]{1,10}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 DEFAULT_RESUMED = "I'm back: the assistant is answering again."
+DEFAULT_ERASED = "Done: your answers, the assessment and this conversation's history have been deleted."
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 logger = logging.getLogger("inbox")
@@ -105,12 +115,33 @@ def _json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, f"malformed JSON in the request body: {exc}") from None
+    except RecursionError:
+        raise Problem(400, "malformed JSON in the request body: nested too deeply") from None
+
+
+def _whole(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high] (Problem 400 otherwise)."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not WHOLE.fullmatch(raw) or not low <= int(raw) <= high:
+        raise Problem(400, f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _link_segment(cid: str) -> str:
+    """A conversation id as one path segment of the inbox's own links (its routes decode it);
+    an id of only dots is encoded too, or browsers would resolve it as '.' or '..'."""
+    segment = quote(cid, safe="")
+    return segment.replace(".", "%2E") if set(cid) <= {"."} else segment
 
 
 def create_app(store: Store, rasa_url: str, rasa_token: str,
-               secret: Optional[str] = None) -> Sanic:
+               secret: Optional[str] = None, audit_key: Optional[bytes] = None) -> Sanic:
     """The inbox app. `secret` signs session cookies (default: env INBOX_SECRET, else a
-    random secret, so sessions end when the process restarts)."""
+    random secret, so sessions end when the process restarts). `audit_key` keys the hash that
+    names conversations in the audit log (actions.audit_ref; default: env AUDIT_KEY,
+    else random per process; `python -m inbox` keeps one in var/)."""
     app = Sanic(unique_app_name("inbox"))
     app.config.REQUEST_MAX_SIZE = MAX_BODY
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -119,6 +150,8 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     app.ctx.sessions = Sessions(secret or os.environ.get("INBOX_SECRET")
                                 or secrets.token_urlsafe(32))
     app.ctx.throttle = LoginThrottle()
+    env_key = os.environ.get("AUDIT_KEY")
+    app.ctx.audit_key = audit_key or (env_key.encode() if env_key else secrets.token_bytes(32))
     env = _templates()
     app.static("/static", str(HERE / "static"), name="static")
     rasa: RasaClient = app.ctx.rasa
@@ -127,6 +160,18 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     def audit(user: Any, action: str, target_type: str, target_id: Any) -> None:
         store.audit(user.username if hasattr(user, "username") else str(user), action,
                     target_type, target_id)
+
+    def ref(cid: str) -> str:
+        """How the audit log and the logs name a conversation: never its id (for WhatsApp,
+        a phone number) but a keyed hash of it."""
+        return audit_ref(app.ctx.audit_key, cid)
+
+    def safe_path(request: Request) -> str:
+        """The request's path with a conversation id in it replaced by its reference."""
+        cid = (request.match_info or {}).get("cid") if request.route else None
+        if cid is None:
+            return request.path[:200]
+        return "/" + request.route.path.replace("<cid:path>", ref(unquote(str(cid)))).lstrip("/")
 
     # --- rendering and errors ------------------------------------------------------
     def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTTPResponse:
@@ -158,7 +203,12 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
 
     @app.exception(Exception)
     async def on_error(request: Request, exc: Exception):
-        logger.exception("inbox: unexpected error on %s %s", request.method, request.path)
+        # the class and the place, never the message nor the traceback's values: they can
+        # hold what a person or an agent wrote (a database error quotes its parameters)
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+        logger.error("inbox: unexpected %s at %s on %s %s", exc.__class__.__name__, where,
+                     request.method, safe_path(request))
         return problem(request, 500, "internal error")
 
     # --- authentication ------------------------------------------------------------
@@ -176,8 +226,23 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
         if session is None:
             return
         user = store.user(session.username)
-        if user is not None and sessions.verify(cookie, user.password_hash):
+        if user is not None and sessions.verify(cookie, user.password_hash) \
+                and not session_ended(session):
             request.ctx.user, request.ctx.via, request.ctx.session = user, "cookie", session
+
+    def session_ended(session: Any) -> bool:
+        """Logged out, by this process or another one sharing the database (the audit log
+        keeps `session_ended` entries; only those since the session began are looked at)."""
+        with store.session() as s:
+            since = dt.datetime.fromtimestamp(session.issued, dt.timezone.utc).replace(
+                tzinfo=None) - dt.timedelta(seconds=5)
+            ended = s.scalar(select(AuditEntry.id).where(
+                AuditEntry.at >= since, AuditEntry.action == "session_ended",
+                AuditEntry.target_type == "session",
+                AuditEntry.target_id == Sessions.reference(session)).limit(1))
+        if ended is not None:
+            sessions.revoke(session)
+        return ended is not None
 
     @app.middleware("response")
     async def security_headers(request: Request, resp: HTTPResponse):
@@ -204,7 +269,7 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
                                              if request.query_string else "")
                     return response.redirect("/login?" + urlencode({"next": target}))
                 if user.role not in roles:
-                    audit(user, "denied", "endpoint", f"{request.method} {request.path}"[:255])
+                    audit(user, "denied", "endpoint", f"{request.method} {safe_path(request)}"[:255])
                     raise Problem(403, f"your role ({user.role}) may not do this")
                 if request.method not in ("GET", "HEAD") and request.ctx.via == "cookie":
                     token = request.headers.get("x-csrf-token")
@@ -218,6 +283,8 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
 
     # --- core operations (shared by the JSON API and the web pages) ---------------------
     def get_ticket(ticket_id: int) -> Any:
+        if not 1 <= ticket_id <= MAX_ID:  # 10**26 would overflow the database's integer
+            raise Problem(404, f"no such ticket: ticket numbers go from 1 to {MAX_ID}")
         t = store.ticket(ticket_id)
         if t is None:
             raise Problem(404, f"no ticket {ticket_id}")
@@ -240,16 +307,52 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
             out["transcript_error"] = error
         return out
 
-    def list_tickets(user: Any, statuses: List[str]) -> List[Dict[str, Any]]:
-        rows = [S.ticket_row(t) for t in store.tickets(statuses)]
+    def page_args(request: Request) -> Tuple[int, int]:
+        """limit (default PAGE_SIZE, at most PAGE_MAX) and offset of a list page."""
+        return (_whole(request, "limit", PAGE_SIZE, 1, PAGE_MAX),
+                _whole(request, "offset", 0, 0, MAX_ID))
+
+    def paging(total: int, limit: int, offset: int, shown: int) -> Dict[str, Any]:
+        following = offset + shown
+        return {"total": total, "limit": limit, "offset": offset,
+                "next_offset": following if following < total else None,
+                "previous_offset": max(0, offset - limit) if offset > 0 else None}
+
+    def list_tickets(user: Any, statuses: List[str], limit: int = PAGE_SIZE,
+                     offset: int = 0) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+        """One page of cases: most urgent first, then longest waiting."""
+        with store.session() as s:
+            where = Ticket.status.in_(statuses)
+            total = s.scalar(select(func.count(Ticket.id)).where(where)) or 0
+            rows = [S.ticket_row(t) for t in s.scalars(
+                select(Ticket).where(where)
+                .order_by(Ticket.urgency_rank, Ticket.created_at, Ticket.id)
+                .offset(offset).limit(limit))]
         audit(user, "listed", "tickets", ",".join(statuses))
-        return rows
+        return rows, paging(total, limit, offset, len(rows))
+
+    def list_clinic(user: Any, limit: int = PAGE_SIZE,
+                    offset: int = 0) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+        """One page of the clinic-mode conversations the user may read, most recent first."""
+        if user.role != "admin" and not user.clinic_id:
+            return [], paging(0, limit, offset, 0)
+        with store.session() as s:
+            where = [Conversation.mode == "clinic"]
+            if user.role != "admin":
+                where.append(Conversation.clinic_id == user.clinic_id)
+            total = s.scalar(select(func.count(Conversation.id)).where(*where)) or 0
+            convs = list(s.scalars(select(Conversation).where(*where)
+                                   .order_by(Conversation.updated_at.desc(), Conversation.id)
+                                   .offset(offset).limit(limit)))
+        rows = [S.clinic_row(store, c) for c in convs]
+        audit(user, "listed", "clinic_summaries", user.clinic_id or "*")
+        return rows, paging(total, limit, offset, len(rows))
 
     def parse_statuses(raw: Optional[str]) -> List[str]:
         statuses = [s.strip() for s in (raw or "open,claimed").split(",") if s.strip()]
         bad = [s for s in statuses if s not in TICKET_STATES]
         if bad or not statuses:
-            raise Problem(400, f"unknown status {', '.join(bad) or '(none)'}; "
+            raise Problem(400, f"unknown status {', '.join(bad)[:100] or '(none)'}; "
                                f"use any of {', '.join(TICKET_STATES)}")
         return statuses
 
@@ -325,21 +428,37 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
                          "warning": f"resolved, but the assistant was not resumed: {exc}"}
         return 200, {"resolved": True, "assistant_resumed": True, "ticket": row}
 
+    def erased_text() -> str:
+        return str((default_kb().raw.get("privacy") or {}).get("deleted") or DEFAULT_ERASED)
+
+    async def do_erase(user: Any, ticket_id: int) -> Dict[str, Any]:
+        """The person asked the agent to delete their data: tell them while their chat still
+        exists, then erase everything about the conversation (intake, assessments, consent,
+        cases with the staff's replies and notes, Rasa's tracker events). The erase happens
+        whether or not the message reached them; the audit log names the conversation only
+        by its keyed hash."""
+        t = get_ticket(ticket_id)
+        cid = t.conversation_id
+        out: Dict[str, Any] = {"erased": True, "person_told": True}
+        try:
+            await rasa.append(cid, [{"event": "bot", "text": erased_text(),
+                                     "metadata": {"erased_by": user.username}}])
+        except RasaError as exc:
+            out.update(person_told=False, warning=f"erased, but the person was not told: {exc}")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, functools.partial(
+            store.delete_conversation, cid, actor=user.username))
+        audit(user, "erased", "conversation", ref(cid))
+        return out
+
     def clinic_conversation(user: Any, cid: str) -> Any:
-        conv = store.conversation(cid)
+        conv = store.conversation(cid) if len(cid) <= 255 else None
         if conv is None or conv.mode != "clinic":
             raise Problem(404, "no clinic summary for this conversation")
         if user.role != "admin" and (user.clinic_id is None or conv.clinic_id != user.clinic_id):
-            audit(user, "denied", "clinic_summary", cid)
+            audit(user, "denied", "clinic_summary", ref(cid))
             raise Problem(403, "this summary belongs to another clinic")
         return conv
-
-    def visible_clinic_conversations(user: Any) -> List[Any]:
-        if user.role == "admin":
-            return store.clinic_conversations(None)
-        if not user.clinic_id:
-            return []
-        return store.clinic_conversations(user.clinic_id)
 
     # --- public ----------------------------------------------------------------------
     @app.get("/health")
@@ -356,12 +475,29 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
             return target
         return "/clinic" if user is not None and user.role == "clinician" else "/"
 
+    def login_page(request: Request, status: int = 200, error: Optional[str] = None,
+                   username: str = "", target: str = "") -> HTTPResponse:
+        """The login form, with a token bound to the pre-login cookie (set here if absent)."""
+        nonce = request.cookies.get(LOGIN_COOKIE) or ""
+        fresh = not (0 < len(nonce) <= 64)
+        if fresh:
+            nonce = sessions.login_nonce()
+        resp = render(request, "login.html", status=status, next=target, error=error,
+                      username=username, login_csrf=sessions.login_csrf(nonce))
+        if fresh:
+            resp.cookies[LOGIN_COOKIE] = nonce
+            for key, value in (("httponly", True), ("samesite", "Strict"), ("path", "/"),
+                               ("max-age", SESSION_SECONDS)):
+                resp.cookies[LOGIN_COOKIE][key] = value
+            if os.environ.get("INBOX_COOKIE_SECURE", "").lower() in ("1", "true", "yes"):
+                resp.cookies[LOGIN_COOKIE]["secure"] = True
+        return resp
+
     @app.get("/login")
     async def login_form(request: Request):
         if request.ctx.user is not None and request.ctx.via == "cookie":
             return response.redirect(safe_next(request.args.get("next"), request.ctx.user))
-        return render(request, "login.html", next=request.args.get("next") or "", error=None,
-                      username="")
+        return login_page(request, target=request.args.get("next") or "")
 
     @app.post("/login")
     async def login(request: Request):
@@ -369,20 +505,26 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
         username = (form.get("username") or "").strip()[:64]
         password = form.get("password") or ""
         target = form.get("next") or ""
-        keys = (f"user:{username.lower()}", f"ip:{request.ip}")
-        if app.ctx.throttle.blocked(*keys):
+        if not sessions.login_csrf_ok(
+                request.cookies.get(LOGIN_COOKIE), form.get("csrf_token")):
+            return login_page(request, status=403, username=username, target=target,
+                              error="This login form has expired or came from another site. "
+                                    "Please try again.")
+        throttle: LoginThrottle = app.ctx.throttle
+        if throttle.blocked(username, request.ip):
             audit(username or "-", "login_blocked", "staff_user", username or "-")
-            return render(request, "login.html", status=429, next=target, username=username,
-                          error="Too many failed attempts. Wait a few minutes and try again.")
-        loop = asyncio.get_running_loop()
-        user = await loop.run_in_executor(None, store.user_by_password, username, password) \
-            if username and password else None
+            return login_page(request, status=429, username=username, target=target,
+                              error="Too many failed attempts. Wait a few minutes and try again.")
+        user = None
+        if username and password and len(password) <= 1024:
+            loop = asyncio.get_running_loop()
+            user = await loop.run_in_executor(None, verify_password, store, username, password)
         if user is None:
-            app.ctx.throttle.failed(*keys)
+            throttle.failed(username, request.ip)
             audit(username or "-", "login_failed", "staff_user", username or "-")
-            return render(request, "login.html", status=401, next=target, username=username,
-                          error="Wrong username or password.")
-        app.ctx.throttle.succeeded(*keys)
+            return login_page(request, status=401, username=username, target=target,
+                              error="Wrong username or password.")
+        throttle.succeeded(username, request.ip)
         audit(user, "logged_in", "staff_user", user.username)
         resp = response.redirect(safe_next(target, user), status=303)
         resp.cookies[COOKIE] = sessions.issue(user.username, user.password_hash)
@@ -393,10 +535,24 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
             resp.cookies[COOKIE]["secure"] = True
         return resp
 
-    @app.route("/logout", methods=["GET", "POST"])
+    @app.get("/logout")
+    async def logout_form(request: Request):
+        """Logging out changes something: only the page's POST form (with its CSRF token)
+        does it; a link or an image pointing here from elsewhere cannot."""
+        if request.ctx.session is None:
+            return response.redirect("/login", status=303)
+        return render(request, "logout.html")
+
+    @app.post("/logout")
     async def logout(request: Request):
         if request.ctx.session is not None:
+            form = request.form or {}
+            token = request.headers.get("x-csrf-token") or form.get("csrf_token")
+            if not sessions.csrf_ok(request.ctx.session, token):
+                raise Problem(403, "missing or wrong CSRF token: reload the page")
             sessions.revoke(request.ctx.session)
+            audit(request.ctx.user, "session_ended", "session",
+                  Sessions.reference(request.ctx.session))
             audit(request.ctx.user, "logged_out", "staff_user", request.ctx.user.username)
         resp = response.redirect("/login", status=303)
         resp.cookies[COOKIE] = ""
@@ -411,7 +567,8 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     @guard(TICKET_ROLES, api=True)
     async def api_tickets(request: Request):
         statuses = parse_statuses(request.args.get("status"))
-        return response.json({"tickets": list_tickets(request.ctx.user, statuses)})
+        rows, page = list_tickets(request.ctx.user, statuses, *page_args(request))
+        return response.json({"tickets": rows, **page})
 
     @app.get("/api/tickets/<ticket_id:int>")
     @guard(TICKET_ROLES, api=True)
@@ -423,10 +580,7 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     @app.get("/api/tickets/<ticket_id:int>/events")
     @guard(TICKET_ROLES, api=True)
     async def api_ticket_events(request: Request, ticket_id: int):
-        raw = request.args.get("after", "0")
-        if not raw.isdigit():
-            raise Problem(400, "after must be a whole number (the index of the next line)")
-        after = int(raw)
+        after = _whole(request, "after", 0, 0, MAX_ID)
         t = get_ticket(ticket_id)
         lines, source, error = await load_transcript(t)
         new = lines[after:]
@@ -471,33 +625,42 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
         status, body = await do_resolve(request.ctx.user, ticket_id)
         return response.json(body, status=status)
 
+    @app.post("/api/tickets/<ticket_id:int>/erase")
+    @guard(TICKET_ROLES, api=True)
+    async def api_erase(request: Request, ticket_id: int):
+        body = _json_body(request)
+        if not isinstance(body, dict) or body.get("confirm") is not True:
+            raise Problem(400, 'erasing cannot be undone: send {"confirm": true} once the '
+                               "person has asked for it")
+        return response.json(await do_erase(request.ctx.user, ticket_id))
+
     # --- JSON API: clinic summaries --------------------------------------------------------
     @app.get("/api/clinic/summaries")
     @guard(CLINIC_ROLES, api=True)
     async def api_clinic_summaries(request: Request):
-        user = request.ctx.user
-        rows = [S.clinic_row(store, c) for c in visible_clinic_conversations(user)]
-        audit(user, "listed", "clinic_summaries", user.clinic_id or "*")
-        return response.json({"summaries": rows})
+        rows, page = list_clinic(request.ctx.user, *page_args(request))
+        return response.json({"summaries": rows, **page})
 
+    # Links percent-encode the id (`_link_segment`) and these handlers decode it (Sanic
+    # 21.12 hands a `path` parameter over raw, `unquote=True` notwithstanding), so any id
+    # round-trips: WhatsApp's `whatsapp:+...`, ids with spaces, '/', '%' or accents.
     @app.get("/api/clinic/summaries/<cid:path>")
     @guard(CLINIC_ROLES, api=True)
     async def api_clinic_summary(request: Request, cid: str):
+        cid = unquote(cid)
         conv = clinic_conversation(request.ctx.user, cid)
         body = S.clinic_summary(store, conv)
-        audit(request.ctx.user, "viewed", "clinic_summary", cid)
+        audit(request.ctx.user, "viewed", "clinic_summary", ref(cid))
         return response.json(body)
 
     # --- JSON API: admin -------------------------------------------------------------------
     @app.get("/api/admin/audit")
     @guard(("admin",), api=True)
     async def api_audit(request: Request):
-        raw = request.args.get("limit", "200")
-        if not raw.isdigit() or not 1 <= int(raw) <= 5000:
-            raise Problem(400, "limit must be a whole number from 1 to 5000")
+        limit = _whole(request, "limit", 200, 1, 5000)
         entries = [{"id": e.id, "at": S.iso(e.at), "actor": e.actor, "action": e.action,
                     "target_type": e.target_type, "target_id": e.target_id}
-                   for e in store.audit_log(int(raw))]
+                   for e in store.audit_log(limit)]
         audit(request.ctx.user, "viewed", "audit_log", "*")
         return response.json({"entries": entries})
 
@@ -514,9 +677,10 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
             raise Problem(400, "username: 2-64 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise Problem(400, f"role must be one of {', '.join(ROLES)}")
-        if password is not None and (not isinstance(password, str) or len(password) < 8
-                                     or len(password) > 256):
-            raise Problem(400, "password must be 8 to 256 characters")
+        if password is not None:
+            weak = password_problem(password, username)
+            if weak:
+                raise Problem(400, weak)
         if role == "clinician" and (not isinstance(clinic, str) or not clinic.strip()):
             raise Problem(400, "a clinician needs a clinic_id")
         if clinic is not None and (not isinstance(clinic, str) or len(clinic) > 64):
@@ -541,9 +705,15 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     @guard(TICKET_ROLES, api=False)
     async def tickets_page(request: Request):
         statuses = parse_statuses(request.args.get("status"))
-        rows = list_tickets(request.ctx.user, statuses)
+        rows, page = list_tickets(request.ctx.user, statuses, *page_args(request))
+        base = {"status": ",".join(statuses)}
+        if page["limit"] != PAGE_SIZE:
+            base["limit"] = str(page["limit"])
+        links = {k: "/?" + urlencode({**base, "offset": page[f"{k}_offset"]})
+                 for k in ("next", "previous") if page[f"{k}_offset"] is not None}
         return render(request, "tickets.html", tickets=rows, statuses=statuses,
-                      all_states=TICKET_STATES)
+                      all_states=TICKET_STATES, page=page, links=links,
+                      notice=notices.get(request.args.get("done") or ""))
 
     async def render_ticket(request: Request, ticket_id: int, status: int = 200,
                             error: Optional[str] = None, notice: Optional[str] = None,
@@ -557,7 +727,10 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     notices = {"claim": "You claimed this case.", "reply": "Reply sent to the person.",
                "note": "Internal note added (not sent to the person).",
                "handback": "The assistant has the conversation back; the person was told.",
-               "resolve": "Case resolved; the assistant is answering again."}
+               "resolve": "Case resolved; the assistant is answering again.",
+               "erase": "The person's data has been erased, and they were told in their chat.",
+               "erase_untold": "The person's data has been erased, but the message telling "
+                               "them could not be delivered."}
 
     @app.get("/tickets/<ticket_id:int>")
     @guard(TICKET_ROLES, api=False)
@@ -591,6 +764,13 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
                 if status != 200:
                     return await render_ticket(request, ticket_id, status=status,
                                                error=body["error"])
+            elif action == "erase":
+                if form.get("confirm") != "yes":
+                    raise Problem(400, "tick the box to confirm that the person asked for "
+                                       "their data to be erased")
+                body = await do_erase(user, ticket_id)
+                return response.redirect(
+                    "/?done=" + ("erase" if body["person_told"] else "erase_untold"), status=303)
             else:
                 status, body = await do_resolve(user, ticket_id)
                 if body.get("warning"):
@@ -605,17 +785,20 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     @app.get("/clinic")
     @guard(CLINIC_ROLES, api=False)
     async def clinic_page(request: Request):
-        user = request.ctx.user
-        rows = [S.clinic_row(store, c) for c in visible_clinic_conversations(user)]
-        audit(user, "listed", "clinic_summaries", user.clinic_id or "*")
-        return render(request, "clinic_list.html", rows=rows, quote=quote)
+        rows, page = list_clinic(request.ctx.user, *page_args(request))
+        base = {} if page["limit"] == PAGE_SIZE else {"limit": str(page["limit"])}
+        links = {k: "/clinic?" + urlencode({**base, "offset": page[f"{k}_offset"]})
+                 for k in ("next", "previous") if page[f"{k}_offset"] is not None}
+        return render(request, "clinic_list.html", rows=rows, page=page, links=links,
+                      link_segment=_link_segment)
 
     @app.get("/clinic/<cid:path>")
     @guard(CLINIC_ROLES, api=False)
     async def clinic_summary_page(request: Request, cid: str):
+        cid = unquote(cid)
         conv = clinic_conversation(request.ctx.user, cid)
         body = S.clinic_summary(store, conv)
-        audit(request.ctx.user, "viewed", "clinic_summary", cid)
+        audit(request.ctx.user, "viewed", "clinic_summary", ref(cid))
         return render(request, "clinic_summary.html", s=body)
 
     return app

@@ -4,10 +4,19 @@
 - Web pages: a session cookie (HttpOnly, SameSite=Strict, Path=/) signed with HMAC-SHA256
   and the secret INBOX_SECRET. It names the user, its issue time and a random nonce, and is
   bound to the user's current password hash: changing the password ends every session.
-  Logging out revokes the nonce in this process. Sessions last SESSION_SECONDS.
+  Logging out revokes the nonce, in this process and in the database (an audit entry
+  `session_ended` naming a hash of the nonce, checked for every cookie), so it survives a
+  restart and holds for every process sharing the database. Sessions last SESSION_SECONDS.
 - Forms and scripts that change something with the cookie must carry the session's CSRF
   token (hidden field `csrf_token` or header `X-CSRF-Token`); SameSite=Strict is the first
-  line, this is the second.
+  line, this is the second. The login form has its own token, bound to a pre-login cookie
+  (`inbox_login`, set by GET /login): a login posted from another site is refused (no
+  "log the victim in as the attacker"). Logging out is a POST with the session's token.
+- Failed logins are limited per username *and* address pair (LOGIN_MAX_FAILURES): someone
+  guessing from one address cannot lock the account out for everybody else; one address
+  is also limited across all usernames (ADDRESS_MAX_FAILURES, password spraying).
+- A login takes the same time whether the username exists or not (the password is checked
+  against a dummy hash when there is no such user).
 """
 from __future__ import annotations
 
@@ -18,12 +27,29 @@ import secrets
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from typing import Deque, Dict, Optional, Set
+from typing import Any, Deque, Dict, Optional, Set
 
 COOKIE = "inbox_session"
+LOGIN_COOKIE = "inbox_login"
 SESSION_SECONDS = 12 * 3600
 LOGIN_WINDOW_SECONDS = 300
-LOGIN_MAX_FAILURES = 5
+LOGIN_MAX_FAILURES = 5      # per username and address
+ADDRESS_MAX_FAILURES = 30   # per address, all usernames together
+_DUMMY_HASH: Optional[str] = None
+
+
+def verify_password(store: Any, username: str, password: str) -> Any:
+    """The staff user with this username and password, or None; the same work (one PBKDF2)
+    whether the username exists or not, so the time does not tell."""
+    global _DUMMY_HASH
+    from actions.storage import _check, _hash  # the storage's own password hashing
+    user = store.user(username)
+    if user is not None and user.password_hash:
+        return user if _check(password, user.password_hash) else None
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hash(secrets.token_urlsafe(16))
+    _check(password, _DUMMY_HASH)
+    return None
 
 
 @dataclass
@@ -81,33 +107,63 @@ class Sessions:
     def revoke(self, session: Session) -> None:
         self._revoked.add(session.nonce)
 
+    @staticmethod
+    def reference(session: Session) -> str:
+        """What the audit log records about an ended session (not the cookie's nonce)."""
+        return "session:" + hashlib.sha256(session.nonce.encode()).hexdigest()[:32]
+
     def csrf(self, session: Session) -> str:
         return hmac.new(self._key, f"csrf|{session.nonce}".encode(), hashlib.sha256).hexdigest()[:32]
 
     def csrf_ok(self, session: Session, token: Optional[str]) -> bool:
         return bool(token) and hmac.compare_digest(str(token), self.csrf(session))
 
+    @staticmethod
+    def login_nonce() -> str:
+        return secrets.token_urlsafe(16)
+
+    def login_csrf(self, nonce: str) -> str:
+        """The login form's token, bound to the pre-login cookie's nonce."""
+        return hmac.new(self._key, f"login|{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def login_csrf_ok(self, nonce: Optional[str], token: Optional[str]) -> bool:
+        if not nonce or not token or len(nonce) > 64:
+            return False
+        return hmac.compare_digest(str(token), self.login_csrf(nonce))
+
 
 class LoginThrottle:
-    """At most LOGIN_MAX_FAILURES failed logins per username and per client address in
-    LOGIN_WINDOW_SECONDS (in memory: enough for one inbox process)."""
+    """At most LOGIN_MAX_FAILURES failed logins per (username, address) pair and
+    ADDRESS_MAX_FAILURES per address in LOGIN_WINDOW_SECONDS (in memory: enough for one inbox
+    process). Never per username alone: that would let anyone lock out any account."""
 
     def __init__(self) -> None:
         self._failures: Dict[str, Deque[float]] = defaultdict(deque)
+
+    @staticmethod
+    def keys(username: str, address: str) -> Dict[str, int]:
+        return {f"pair:{username.lower()}|{address}": LOGIN_MAX_FAILURES,
+                f"ip:{address}": ADDRESS_MAX_FAILURES}
 
     def _recent(self, key: str) -> Deque[float]:
         q = self._failures[key]
         while q and time.time() - q[0] > LOGIN_WINDOW_SECONDS:
             q.popleft()
+        if not q:
+            self._failures.pop(key, None)
         return q
 
-    def blocked(self, *keys: str) -> bool:
-        return any(len(self._recent(k)) >= LOGIN_MAX_FAILURES for k in keys)
+    def blocked(self, username: str, address: str) -> bool:
+        return any(len(self._recent(k)) >= limit
+                   for k, limit in self.keys(username, address).items())
 
-    def failed(self, *keys: str) -> None:
-        for k in keys:
-            self._recent(k).append(time.time())
+    def failed(self, username: str, address: str) -> None:
+        if len(self._failures) > 10_000:  # many addresses and names: forget what expired
+            for k in list(self._failures):
+                self._recent(k)
+        for k in self.keys(username, address):
+            self._failures[k] = self._recent(k)
+            self._failures[k].append(time.time())
 
-    def succeeded(self, *keys: str) -> None:
-        for k in keys:
-            self._failures.pop(k, None)
+    def succeeded(self, username: str, address: str) -> None:
+        self._failures.pop(next(iter(self.keys(username, address))), None)

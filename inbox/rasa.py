@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, Dict, List
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import aiohttp
+from yarl import URL
+
+from .ids import rasa_path_segment
 
 TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 
@@ -24,11 +27,17 @@ class RasaClient:
         self.url = url.rstrip("/")
         self.token = token
 
-    def _address(self, cid: str, suffix: str, **params: str) -> str:
+    def _address(self, cid: str, suffix: str, **params: str) -> URL:
+        """Rasa does not percent-decode the id in its paths (see inbox.ids): it goes in
+        verbatim, and the URL is marked as already encoded so nothing re-quotes it."""
+        try:
+            segment = rasa_path_segment(cid)
+        except ValueError as exc:
+            raise RasaError(str(exc)) from None
         query = urlencode({"token": self.token, **params})
-        return f"{self.url}/conversations/{quote(cid, safe='')}/{suffix}?{query}"
+        return URL(f"{self.url}/conversations/{segment}/{suffix}?{query}", encoded=True)
 
-    async def _call(self, method: str, address: str, body: Any = None) -> Any:
+    async def _call(self, method: str, address: URL, body: Any = None) -> Any:
         try:
             async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
                 async with session.request(method, address, json=body) as r:

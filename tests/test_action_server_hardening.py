@@ -300,3 +300,87 @@ def test_the_logs_hold_no_message_text_nor_the_token(server):
     assert "refused" in log  # the refusals are logged, by name only
     assert SECRET_TEXT not in log
     assert TOKEN not in log
+
+
+# ------------------------------------------------------------------ 16. bad calls, clear answers
+
+def _without(call: Dict[str, Any], *path: str) -> Dict[str, Any]:
+    call = json.loads(json.dumps(call))
+    target = call
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return call
+
+
+def _with(call: Dict[str, Any], value: Any, *path: str) -> Dict[str, Any]:
+    call = json.loads(json.dumps(call))
+    target = call
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return call
+
+
+GOOD = action_call("action_ask_delete")
+MALFORMED = {
+    "empty": b"",
+    "array": json.dumps([GOOD]).encode(),
+    "string": json.dumps(SECRET_TEXT).encode(),
+    "null": b"null",
+    "number": b"42",
+    "object-without-action": json.dumps({"text": SECRET_TEXT}).encode(),
+    "action-not-a-string": json.dumps(_with(GOOD, ["action_ask_delete"], "next_action")).encode(),
+    "no-tracker": json.dumps(_without(GOOD, "tracker")).encode(),
+    "tracker-a-string": json.dumps(_with(GOOD, SECRET_TEXT, "tracker")).encode(),
+    "no-sender": json.dumps(_without(GOOD, "tracker", "sender_id")).encode(),
+    "slots-a-list": json.dumps(_with(GOOD, [SECRET_TEXT], "tracker", "slots")).encode(),
+    "events-an-object": json.dumps(_with(GOOD, {"e": SECRET_TEXT}, "tracker", "events")).encode(),
+    "latest-message-a-string": json.dumps(_with(GOOD, SECRET_TEXT, "tracker",
+                                                "latest_message")).encode(),
+    "domain-a-list": json.dumps(_with(GOOD, [SECRET_TEXT], "domain")).encode(),
+    "version-a-number": json.dumps(_with(GOOD, 3.6, "version")).encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_a_malformed_action_call_gets_400_with_a_one_line_reason(server, name):
+    status, answer = post(f"{server.url}/webhook", MALFORMED[name], TOKEN)
+    assert status == 400, (status, answer)
+    assert isinstance(answer, dict) and set(answer) == {"error"}, answer
+    reason = answer["error"]
+    assert reason and "\n" not in reason and SECRET_TEXT not in reason, reason
+    assert "action_ask_delete" not in reason and "Traceback" not in reason
+    assert get(f"{server.url}/health") == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_on_the_webhook_get_a_clear_answer_that_echoes_nothing(server, method):
+    req = urllib.request.Request(f"{server.url}/webhook?q={SECRET_TEXT}", method=method,
+                                 data=None if method == "GET" else SECRET_TEXT.encode(),
+                                 headers={TOKEN_HEADER: TOKEN})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 405
+    answer = json.loads(e.value.read())
+    assert set(answer) == {"error"} and "\n" not in answer["error"]
+    assert SECRET_TEXT not in answer["error"]
+
+
+def test_an_action_failing_on_a_well_formed_call_echoes_nothing(server):
+    # entities that are not entities: the action itself fails (500), and says only that
+    call = _with(GOOD, "action_validate_slot_mappings", "next_action")
+    call["tracker"]["latest_message"]["entities"] = [SECRET_TEXT]
+    status, answer = post(f"{server.url}/webhook", json.dumps(call).encode(), TOKEN)
+    assert status in (400, 500), (status, answer)
+    assert set(answer) == {"error"} and SECRET_TEXT not in json.dumps(answer), answer
+    assert get(f"{server.url}/health") == (200, {"status": "ok"})
+
+
+def test_bad_calls_leave_no_request_content_in_the_log(server):
+    for body in MALFORMED.values():
+        post(f"{server.url}/webhook", body, TOKEN)
+    time.sleep(0.5)
+    log = server.log.read_text()
+    assert SECRET_TEXT not in log
+    assert "malformed action call" in log  # the refusals are logged, by reason only

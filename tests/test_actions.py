@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -20,6 +21,7 @@ if str(REPO) not in sys.path:  # also when run as plain `pytest`, not `python -m
 
 from actions import actions as A  # noqa: E402
 from actions.dialogue.state import KB, QUESTIONS  # noqa: E402
+from actions.storage import Store  # noqa: E402
 from actions.triage.engine import assess  # noqa: E402
 
 FORM = "intake_form"
@@ -28,27 +30,32 @@ HEALTH_ITEMS = list(QUESTIONS["health"]["items"])
 PROFILE = {"concerns": ["texture"], "areas": ["cheeks"], "age": 30}
 
 
-class FakeStore:
-    """Stands in for the project's database when the actions keep records: unit tests never
-    write to var/ or need a migrated schema. Every call is recorded; each returns "T-1"
-    (e.g. a ticket id)."""
-
-    def __init__(self):
-        self.calls: List[tuple] = []
-
-    def __getattr__(self, name: str):
-        def call(*args, **kwargs):
-            self.calls.append((name, args, kwargs))
-            return "T-1"
-        return call
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> Path:
+    """An SQLite file with the project's schema, migrated once (Alembic) and copied per test."""
+    path = tmp_path_factory.mktemp("actions-db") / "template.db"
+    template = Store(f"sqlite:///{path}")
+    template.migrate()
+    template.engine.dispose()
+    return path
 
 
 @pytest.fixture(autouse=True)
-def store(monkeypatch):
-    fake = FakeStore()
-    if hasattr(A, "default_store"):
-        monkeypatch.setattr(A, "default_store", lambda: fake)
-    return fake
+def store(monkeypatch, tmp_path, migrated_database) -> Iterator[Store]:
+    """The project's real storage (actions/storage.py) on a fresh temporary SQLite database
+    per test, in place of var/: the actions' records are really written and can be read back.
+    A storage error fails the test (in production, _store_call logs it and carries on)."""
+    path = tmp_path / "triage.db"
+    shutil.copy(migrated_database, path)
+    real = Store(f"sqlite:///{path}")
+    monkeypatch.setattr(A, "default_store", lambda: real)
+
+    def strict_store_call(what: str, fn, *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    monkeypatch.setattr(A, "_store_call", strict_store_call)
+    yield real
+    real.engine.dispose()
 
 
 def home_slots(**extra: Any) -> Dict[str, Any]:
@@ -691,3 +698,51 @@ def test_a_correction_with_nothing_recognised_asks_what_changed(dispatcher, make
                            intent="inform", active_loop=None)
     assert run(A.AfterMessage(), dispatcher, tracker, domain) == []
     assert texts(dispatcher) == [KB.raw["dialogue"]["recap"]["correcting"]]
+
+
+# =========================================================== records (a real database)
+
+def test_consent_and_intake_are_recorded(store, dispatcher, make_tracker, domain):
+    run(A.ExtractFacts(), dispatcher, make_tracker(
+        text="/affirm", intent="affirm", active_loop=FORM, slots={"requested_slot": "consent"},
+        sender_id="rec-consent"), domain)
+    assert store.consent("rec-consent").given is True
+    run(A.ExtractFacts(), dispatcher, make_tracker(
+        text="I'm pregnant", intent="inform", entities=[fact("pregnant")],
+        slots={"consent": True, **PROFILE}, sender_id="rec-consent"), domain)
+    assert store.intake("rec-consent")["facts"]["pregnant"] is True
+
+
+def test_no_intake_is_kept_without_consent(store, dispatcher, make_tracker, domain):
+    run(A.ExtractFacts(), dispatcher, make_tracker(
+        text="I'm pregnant", intent="inform", entities=[fact("pregnant")], slots=PROFILE,
+        sender_id="rec-no-consent"), domain)
+    assert store.intake("rec-no-consent") is None and store.consent("rec-no-consent") is None
+
+
+def test_an_answer_is_recorded_with_its_assessment(store, dispatcher, make_tracker, domain):
+    events = run(A.TriageAnswer(), dispatcher,
+                 make_tracker(slots=home_slots(), sender_id="rec-answer"), domain)
+    [recorded] = store.assessments("rec-answer")
+    assert recorded.disposition == slot_events(events)["disposition"]
+
+
+def test_a_handoff_opens_a_real_case(store, dispatcher, make_tracker, domain):
+    events = run(A.Handoff(), dispatcher, make_tracker(
+        text="can I talk to a person", intent="request_human", slots=home_slots(),
+        sender_id="rec-handoff"), domain)
+    [ticket] = [t for t in store.tickets() if t.conversation_id == "rec-handoff"]
+    assert slot_events(events)["ticket_id"] == ticket.id
+    assert ticket.reason == "request_human" and ticket.status == "open"
+    assert {"event": "pause"} in [{"event": e["event"]} for e in events]
+
+
+def test_delete_my_data_erases_the_records(store, dispatcher, make_tracker, domain):
+    run(A.ExtractFacts(), dispatcher, make_tracker(
+        text="I'm pregnant", intent="inform", entities=[fact("pregnant")],
+        slots={"consent": True, **PROFILE}, sender_id="rec-erase"), domain)
+    assert store.intake("rec-erase") is not None
+    events = run(A.DeleteData(), dispatcher, make_tracker(
+        text="yes", intent="affirm", sender_id="rec-erase"), domain)
+    assert slot_events(events) == {"erase_requested": True}
+    assert store.intake("rec-erase") is None and store.consent("rec-erase") is None

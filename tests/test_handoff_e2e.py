@@ -70,7 +70,13 @@ def test_a_red_flag_opens_an_urgent_case(bot):
     assert "doctor today" in reply
     [ticket] = [t for t in Store(bot.database_url).tickets() if t.conversation_id == me]
     assert ticket.urgency == "urgent_care" and ticket.reason == "red_flag"
-    assert Store(bot.database_url).tickets()[0].urgency_rank <= ticket.urgency_rank
+    # ranked as urgent care, and listed before every less urgent case
+    from actions.triage.engine import default_kb
+    assert ticket.urgency_rank == default_kb().rank["urgent_care"]
+    listed = Store(bot.database_url).tickets()
+    ids = [t.id for t in listed]
+    assert all(ids.index(ticket.id) < ids.index(t.id) for t in listed
+               if t.urgency_rank > ticket.urgency_rank)
 
 
 def test_consent_and_assessment_are_recorded(bot):

@@ -16,12 +16,19 @@ import pytest
 from actions.storage import Store
 from actions.triage.engine import assess
 from inbox.app import create_app
+from inbox.ids import audit_ref
 from inbox.server import free_port, serve_in_thread
 from tools.servers import TOKEN, running_assistant
 
 ROOT = Path(__file__).resolve().parents[1]
 XSS = "<script>alert(1)</script>"
 HOME = json.loads((ROOT / "examples" / "home_suitable.json").read_text())
+AUDIT_KEY = b"test-audit-key-0123456789"
+
+
+def ref(cid: str) -> str:
+    """How the audit log names a conversation (a keyed hash, never the id)."""
+    return audit_ref(AUDIT_KEY, cid)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -101,7 +108,8 @@ def env(tmp_path):
     store.migrate()
     tokens = seed_users(store)
     dead_rasa = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    app = create_app(store, dead_rasa, "some-token", secret="test-secret-0123456789")
+    app = create_app(store, dead_rasa, "some-token", secret="test-secret-0123456789",
+                     audit_key=AUDIT_KEY)
     with serve_in_thread(app) as base:
         yield store, tokens, base
 
@@ -153,7 +161,7 @@ def test_admin_reads_audit_and_creates_users(env):
     store, tokens, base = env
     admin = as_(base, tokens["admin"])
     status, body, _ = admin.post("/api/admin/users", {"username": "dora", "role": "clinician",
-                                                      "clinic_id": "A", "password": "long-enough"})
+                                                      "clinic_id": "A", "password": "reads the clinic list"})
     assert status == 201 and body["token"]
     assert as_(base, body["token"]).get("/api/clinic/summaries")[0] == 200
     assert admin.post("/api/admin/users", {"username": "dora", "role": "agent"})[0] == 409
@@ -197,8 +205,8 @@ def test_clinicians_see_only_their_clinic(env):
                          ("POST", "/api/tickets/1/claim"), ("POST", "/api/tickets/1/note")):
         assert clin_a.request(method, path)[0] == 403
     log = actions_of(store)
-    assert ("cleo", "viewed", "clinic_summary", "clinic-a-1") in log
-    assert ("cleo", "denied", "clinic_summary", "clinic-b-1") in log
+    assert ("cleo", "viewed", "clinic_summary", ref("clinic-a-1")) in log
+    assert ("cleo", "denied", "clinic_summary", ref("clinic-b-1")) in log
 
 
 def test_clinic_summary_with_reasons_and_sources(env):
@@ -363,10 +371,21 @@ def test_unknown_ticket_is_404(env):
 
 
 # --- web pages -----------------------------------------------------------------------------
+def login_form(c: "Client") -> str:
+    """Opens the login page (which sets the pre-login cookie) and returns its CSRF token."""
+    status, html, _ = c.get("/login")
+    assert status == 200, status
+    return csrf_of(html)
+
+
+def try_login(c: "Client", username: str, password: str):
+    return c.request("POST", "/login", form={"username": username, "password": password,
+                                             "csrf_token": login_form(c)})
+
+
 def login(base: str, username: str, password: str) -> Client:
     c = Client(base)
-    status, _, headers = c.request("POST", "/login", form={"username": username,
-                                                          "password": password})
+    status, _, headers = try_login(c, username, password)
     assert status == 303, status
     cookie = headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
@@ -380,7 +399,7 @@ def csrf_of(html: str) -> str:
 def test_login_logout_and_csrf(env):
     store, _, base = env
     c = Client(base)
-    status, html, _ = c.request("POST", "/login", form={"username": "alex", "password": "nope"})
+    status, html, _ = try_login(c, "alex", "nope")
     assert status == 401 and "Wrong username or password" in html
     c = login(base, "alex", "agent-password")
     status, html, _ = c.get("/")

@@ -758,3 +758,50 @@ def test_a_place_taken_back_in_a_question_is_a_change_of_plan():
                       "entities": ents})
     IntentCorrector().process([m])
     assert m.get("intent")["name"] == "inform"
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a switch names the medicine taken now ("... switched me to Eliquis last spring")
+    ("I was on warfarin before, then the cardiologist switched me to Xarelto in March",
+     {"facts": {"anticoagulant": True}}),
+    # one disease of a group denied leaves the group asked
+    ("vitiligo no. lupus no.", {"facts": {"vitiligo": False}}),
+    # bumps that stay, or keep coming, weeks after a session
+    ("two weeks on and the bumps on my chin haven't gone, they're itchy and firm",
+     {"red_flags": ["new_lumps"]}),
+    # a lip flip is Botox, not a lip to treat
+    ("had a lip flip three weeks ago, now I want to do my nose",
+     {"recent_procedures": {"botox": 21.0}, "areas": ["nose"]}),
+    # someone else's place
+    ("my sister wants one for her neck but I want it for my forehead",
+     {"areas": ["forehead"]}),
+    ("hi, my mum is after a roller for her jaw, I'd do my cheeks",
+     {"areas": ["cheeks"], "device": {"type": "roller"}}),
+    # a place taken back later in the same message
+    ("I said cheeks earlier but I meant my neck, my cheeks are fine",
+     {"areas": ["neck"]}),
+    # "the rest of my face" leaves out the place of a condition
+    ("there's a basal cell on my nose being removed soon, can I do the rest of my face?",
+     {"facts": {"skin_cancer": True}, "areas": ["forehead", "cheeks", "chin_jaw"]}),
+    # a tingle is where a cold sore starts, not a treatment area
+    ("I get cold sores, my lip is tingling today, I wanted to stamp my forehead",
+     {"facts": {"cold_sore_history": True}, "areas": ["forehead"], "device": {"type": "stamp"}}),
+])
+def test_found_on_blind_set_8(nlp, text, expected):
+    """Found on blind set 8 (measured first, then read): each once pointed toward home use."""
+    update = facts_from_message(entities(nlp, text), intent="inform", text=text)
+    for key, value in expected.items():
+        got = update[key]
+        if key == "facts":
+            got = {k: v for k, v in got.items() if k in value or v is True}
+        assert got == value, (key, got)
+    if "areas" not in expected:
+        assert update["areas"] == []
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [1, 2], None, "abc", "nan", "1e400"])
+@pytest.mark.parametrize("kind", ["fact", "age", "needle_mm", "area", "concern", "procedure"])
+def test_a_button_payload_with_a_strange_value_says_nothing(kind, value):
+    """Found by the hardening probe: `/inform{"age": {...}}` crashed the action."""
+    update = facts_from_message([{"entity": kind, "value": value}], intent="inform", text="x")
+    assert to_contract(update) == to_contract(facts_from_message([], intent="inform", text="x"))

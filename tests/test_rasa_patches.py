@@ -41,3 +41,16 @@ def test_valid_responses_pass(action):
 def test_malformed_responses_are_refused_with_rasas_message(action, bad):
     with pytest.raises(ValidationError, match="Failed to validate Action server response"):
         action._validate_action_result(bad)
+
+
+def test_a_strange_sender_id_is_an_error_for_one_request_not_the_end_of_the_server(tmp_path, monkeypatch):
+    """Found by the hardening probe: Rasa's SQL tracker store took the ValueError of an id with
+    an unpaired surrogate for a missing PostgreSQL schema and exited the whole server."""
+    import asyncio
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'trackers.db'}")
+    from actions.tracker_store import EnvSQLTrackerStore
+    store = EnvSQLTrackerStore()
+    with pytest.raises(Exception) as raised:
+        asyncio.run(store.retrieve("p\ud800x"))
+    assert not isinstance(raised.value, SystemExit)
+    assert asyncio.run(store.retrieve("someone")) is None  # the store still works

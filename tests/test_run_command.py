@@ -35,14 +35,18 @@ def test_readme_starts_with_the_run_and_test_commands():
 def test_run_command_from_a_clean_clone(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    ports = {"RASA_PORT": free_port(), "INBOX_PORT": free_port(), "WEBCHAT_PORT": free_port()}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "RASA_"))}
+    # every port its own (the action server's too): a server left on a default port by
+    # another run can never answer for this one
+    ports = {"RASA_PORT": free_port(), "INBOX_PORT": free_port(), "WEBCHAT_PORT": free_port(),
+             "ACTION_PORT": free_port()}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_URL", "RASA_", "ACTION_", "WEBCHAT_", "INBOX_"))}
     env.update({k: str(v) for k, v in ports.items()})
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(["make", "run"], cwd=clone, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     health = [f"http://127.0.0.1:{ports['RASA_PORT']}/status?token=local-dev-token",
-              "http://127.0.0.1:5055/health",
+              f"http://127.0.0.1:{ports['ACTION_PORT']}/health",
               f"http://127.0.0.1:{ports['INBOX_PORT']}/health",
               f"http://127.0.0.1:{ports['WEBCHAT_PORT']}/health"]
     try:
@@ -64,6 +68,8 @@ def test_run_command_from_a_clean_clone(tmp_path):
             headers={"Content-Type": "application/json"})
         replies = json.loads(urllib.request.urlopen(req, timeout=60).read())
         assert any("not medical advice" in r.get("text", "") for r in replies)
+        # the consent question is a custom action's: Rasa called the action server it started
+        assert any("Is it OK to use that information" in r.get("text", "") for r in replies)
         assert "Web chat:" in (tmp_path / "run.log").read_text()  # the URLs are printed
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C

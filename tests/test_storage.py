@@ -199,3 +199,29 @@ def test_retention_command_line(tmp_path):
     r = run("purge", "--days", "30")
     assert r.returncode == 0 and "purged 0" in r.stdout
     assert run("purge", "--days", "0").returncode == 2
+
+
+def test_an_erase_is_audited_without_the_id(store):
+    """After an erase the audit log must not name the person: a WhatsApp id is a phone
+    number, and a plain hash of a phone number is reversed by hashing every number."""
+    import hashlib
+    cid = "whatsapp:+14155550123"
+    store.save_intake(cid, INTAKE)
+    store.delete_conversation(cid)
+    entry = [e for e in store.audit_log() if e.action == "deleted"][0]
+    assert "14155550123" not in entry.target_id
+    assert entry.target_id != hashlib.sha256(cid.encode()).hexdigest()[:16]
+    from actions.audit_ref import conversation_ref
+    assert entry.target_id == conversation_ref(cid)
+
+
+def test_the_command_line_refuses_a_weak_password(tmp_path):
+    import subprocess
+    import sys
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "actions.storage", *a], env=env,
+                                    capture_output=True, text=True, cwd=storage.ROOT)
+    assert run("migrate").returncode == 0
+    weak = run("create-user", "nina", "agent", "--password", "password")
+    assert weak.returncode == 2 and "password" in weak.stderr
+    assert run("create-user", "nina", "agent", "--password", "violet-harbour-tandem-41").returncode == 0

@@ -5,7 +5,7 @@ LABELS = {"FACT": "fact", "CONCERN": "concern", "AREA": "area", "DEVICE": "devic
           "PROCEDURE": "procedure", "RED_FLAG": "red_flag", "SKIN_TYPE": "skin_type",
           "CONTROL": "control", "AGE": "age", "NEEDLE_MM": "needle_mm", "DURATION": "duration", "NUMBER": "number"}
 FLAGS = ("negated", "uncertain", "hypothetical", "stopped", "historical", "ongoing", "family",
-         "site", "past", "compared", "statistical")
+         "site", "past", "compared", "statistical", "not_goal")
 
 
 def entities_from_doc(doc) -> List[Dict[str, Any]]:

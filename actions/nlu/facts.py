@@ -10,6 +10,7 @@ later "none of the others" cannot turn it into a no, and the dialogue asks about
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -78,6 +79,13 @@ def _unknown(update: Dict[str, Any], fact: str) -> None:
         update["unknown_facts"].append(fact)
 
 
+def _number(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _ambiguous_pair(said: str, value: str, lex: Mapping[str, Any]) -> Tuple[str, ...]:
     """(value,) when `said` is one of the lexicon's ambiguous pairs for that fact ("my
     period's a couple of days late"): a word of each list in it."""
@@ -96,8 +104,12 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
     recent_days = lex["recent_days"]
     recent_stop = lex.get("recent_stop_days") or {}
     control: Optional[bool] = None
+    fine_at: Dict[str, int] = {}  # where a place is said to be fine ("my forehead's fine")
+    goal_at: Dict[str, int] = {}  # where a place is last named as a goal
     for e in entities:
         kind, value = e.get("entity"), e.get("value")
+        if not isinstance(value, (str, int, float)) or kind in ("needle_mm", "age") and not _number(value):
+            continue  # a button payload with a list, an object or a word for a number: nothing said
         negated = bool(e.get("negated"))
         if kind in ("fact", "procedure", "control", "skin_type") and (
                 e.get("hypothetical") or e.get("family") or e.get("compared")):
@@ -134,6 +146,8 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
                 # hedged; or only the trained model's guess ("never got it checked" next to
                 # a keloid is not a mole): asked, never taken as a yes or a no
                 _unknown(update, value)
+            elif negated and said in ((lex.get("narrower") or {}).get(value) or ()):
+                continue  # "lupus no": one disease of the group denied, the group still asked
             else:
                 _fact(update, value, e, current_state, recent_days, recent_stop)
         elif kind == "control":
@@ -142,8 +156,15 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
         elif kind == "concern" and value in kb.concerns and not negated:
             _add(update["concerns"], [value])
             # "forehead lines", "crow's feet": the goal names its place too
-            _add(update["areas"], _areas_named_in(str(e.get("text") or ""), kb))
+            for a in _areas_named_in(str(e.get("text") or ""), kb):
+                _add(update["areas"], [a])
+                goal_at[a] = max(goal_at.get(a, -1), int(e.get("start") or 0))
+        elif kind == "area" and e.get("not_goal"):
+            if str(value) in kb.areas:  # one place ("the rest of my face is fine" is no take-back)
+                fine_at[str(value)] = max(fine_at.get(str(value), -1), int(e.get("start") or 0))
         elif kind == "area" and not negated and not e.get("site") and not e.get("family"):
+            for a in str(value).split("+"):
+                goal_at[a] = max(goal_at.get(a, -1), int(e.get("start") or 0))
             _add(update["areas"], [a for a in str(value).split("+") if a in kb.areas])
         elif kind == "area" and not e.get("site") and not e.get("family"):
             # "forget my lips then, just my cheeks": a place taken back
@@ -176,6 +197,22 @@ def _entity_facts(entities: Iterable[Mapping[str, Any]], update: Dict[str, Any],
             else:  # two dates for one kind: the more recent (the longer wait)
                 dated = [d for d in (had, round(ago, 1)) if d is not None]
                 update["recent_procedures"][value] = min(dated) if (had or 0) > 0 else round(ago, 1)
+    # "a carcinoma on my forehead ... the pen on the rest of my face": not the forehead
+    before = lambda e: re.sub(r"\s+", " ", text[:int(e.get("start") or 0)].lower()).rstrip()
+    rest = [e for e in entities if e.get("entity") == "area" and "+" in str(e.get("value"))
+            and any(before(e).endswith(p) for p in (lex["cues"].get("rest_of") or ()))]
+    if rest:
+        sites = {a for e in entities if e.get("entity") == "area" and e.get("site")
+                 and "+" not in str(e.get("value")) for a in [str(e.get("value"))]}
+        named = {a for e in entities if e.get("entity") == "area" and "+" not in str(e.get("value"))
+                 and not e.get("site") and not e.get("negated") for a in [str(e.get("value"))]}
+        update["areas"] = [a for a in update["areas"] if a not in sites or a in named]
+    # "I said forehead before but I meant my neck, my forehead's fine": taken back, unless
+    # named as a goal again after
+    for area, at in fine_at.items():
+        if at > goal_at.get(area, -1):
+            update["areas"] = [a for a in update["areas"] if a != area]
+            _add(update["not_areas"], [area])
     # "any spot, cut or burn leaves a dark mark": the spot, the cut and the burn are examples
     # (also in an answer to the question about dark marks)
     if "pih_history" in update["facts"] or "pih_history" in update["unknown_facts"] \

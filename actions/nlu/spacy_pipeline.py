@@ -100,7 +100,7 @@ HOLIDAYS = {("christmas",): (12, 25), ("xmas",): (12, 25), ("new", "year"): (1, 
             ("spring",): (4, 15), ("autumn",): (10, 15), ("fall",): (10, 15)}
 
 SPAN_FLAGS = ("negated", "uncertain", "hypothetical", "stopped", "historical", "ongoing",
-              "family", "site", "compared", "statistical")
+              "family", "site", "compared", "statistical", "not_goal")
 for _name in SPAN_FLAGS:
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=False)
@@ -114,7 +114,7 @@ if not Doc.has_extension("unexplained"):
     Doc.set_extension("unexplained", default=[])
 
 # cue lists whose words explain nothing by themselves (see PostContext._unexplained)
-NOT_VOCABULARY = ("site_words", "tag_question", "tag_question_not_after", "not_goal_adverbs",
+NOT_VOCABULARY = ("site_words", "others_possessive", "tag_question", "tag_question_not_after", "not_goal_adverbs",
                   "hedge_closing_not_before")
 # ConText categories: the knowledge base's cue list -> (category, direction, max scope).
 CONTEXT_CUES = {
@@ -366,6 +366,16 @@ def context_rules(cues: Dict[str, List[str]], tokenizer) -> List[Dict[str, Any]]
                 rule["max_scope"] = scope
             rules.append(rule)
     resume = sorted({w for p in cues.get("resume_after_comma", []) for w in _clean(p).split()})
+    # "hi, my mum wants a roller for her neck": a person named after a comma is a new subject,
+    # so the comma rule below must not swallow "my" (ConText keeps the longer of two overlapping
+    # cues): the same cue, comma included
+    for phrase in cues.get("family", []):
+        words = [t.lower_ for t in tokenizer(_clean(phrase))]
+        if len(words) >= 2 and words[0] in resume:
+            rules.append({"literal": f"family:, {phrase}", "category": "FAMILY",
+                          "direction": "FORWARD", "max_scope": CONTEXT_CUES["family"][2],
+                          "pattern": [{"TEXT": {"IN": [",", "-", "–", "/", "&"]}}]
+                          + [{"LOWER": w} for w in words]})
     rules.append({"literal": "comma then a new statement", "category": "TERMINATE",
                   "direction": "TERMINATE",
                   "pattern": [{"TEXT": {"IN": [",", "-", "–", "/", "&"]}},
@@ -439,6 +449,12 @@ class FactContext:
         self._closing_hedges(doc, words)
         self._durations(doc, words, breaks)
         self._sites(doc, words, breaks)
+        # "a roller for her neck": someone else's place (the cue "her neck" holds the place
+        # itself, so ConText cannot scope it)
+        others = {p[0] for p in self.cues.get("others_possessive", []) if len(p) == 1}
+        for ent in doc.ents:
+            if ent.label_ == "AREA" and ent.start > 0 and words[ent.start - 1] in others:
+                ent._.family = True
         future = _positions(words, self.cues.get("hypothetical_future", [])
                             + self.cues.get("hypothetical_after", []))
         untreated = bool(_positions(words, self.untreated))
@@ -632,6 +648,7 @@ class FactContext:
                 j += 1
             if j in fine:
                 area._.site = True  # "the rest of my face is (perfectly) fine": not a goal
+                area._.not_goal = True  # ("my forehead's fine": taken back)
                 continue
             lo, hi = self._clause(area, breaks, len(words))
             others = [e for e in ents + complaints if e is not area and e.label_ != "AREA"
