@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -302,3 +303,39 @@ def test_the_chat_fits_a_phone(browser, webchat):
     assert not errors, errors
     page.close()
     assert (ARTIFACTS / "webchat-phone.png").stat().st_size > 10_000
+
+
+def test_two_tabs_follow_a_new_chat_started_in_either(browser, webchat):
+    """The server binds a socket to the session it issued: when one tab starts a new chat, the
+    other tab asks for that session on its own socket, and its next message is answered there
+    (not "this window's chat session changed")."""
+    from actions import limits
+    bot, base = webchat
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    first, second = context.new_page(), context.new_page()
+    for page in (first, second):
+        page.set_default_timeout(30000)
+    errors = _watch(first) + _watch(second)
+    first.goto(base + "/")
+    first.get_by_label("Your message").fill("hi")
+    first.get_by_label("Your message").press("Enter")
+    _enabled(first, "Yes, that's OK").wait_for()
+    second.goto(base + "/")
+    _bot_said(second, "Is it OK to use that information")  # the same conversation
+    old = _session_id(first)
+
+    first.get_by_role("button", name="New chat (clears this conversation from this device)").click()
+    deadline = time.monotonic() + 30
+    while _session_id(first) in (None, old) or _bubbles(second, "bot").count():
+        assert time.monotonic() < deadline, "the new chat did not reach the other tab"
+        time.sleep(0.1)
+    new = _session_id(first)
+
+    second.get_by_label("Your message").fill("hello again")
+    second.get_by_label("Your message").press("Enter")
+    _enabled(second, "Yes, that's OK").wait_for()
+    assert _bubbles(second, "bot").filter(has_text=limits.OTHER_SESSION[:40]).count() == 0
+    said = [e["text"] for e in bot.tracker(new)["events"] if e["event"] == "user"]
+    assert said == ["hello again"]
+    assert not errors, errors
+    context.close()

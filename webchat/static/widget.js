@@ -483,6 +483,11 @@
       renderAll();
     } else if (e.key === KEY + ":session") {
       sessionId = load("session", null);
+      // the server binds a socket to one session: ask for the new one on this tab's socket
+      if (socket && socket.connected) {
+        confirmed = false;
+        socket.emit("session_request", { session_id: sessionId });
+      }
     }
   });
 
