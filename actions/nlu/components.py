@@ -21,6 +21,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from actions.nlu import spacy_pipeline  # noqa: F401 (registers the spaCy component)
 from actions.nlu.entities import entities_from_doc
 from actions.nlu.facts import looks_like_question
+from actions.triage.engine import default_kb
 from actions import rasa_patches
 
 rasa_patches.install()
@@ -59,19 +60,12 @@ class FactEntityExtractor(GraphComponent, EntityExtractorMixin):
 
 
 WARNING_SIGN_FLAGS = ("negated", "hypothetical", "family", "stopped")
-DELETE_WORDS = {"delete", "deleted", "erase", "remove", "forget", "wipe", "data", "gdpr", "clear",
-                "info", "information", "records", "history", "details"}
-# A request for a person names one or a way to reach one; a message with none of these words
-# ("😀 ✨", a stray emoji) is not taken as one, so the intake is not handed off on a guess.
-PERSON_WORDS = {"human", "humans", "person", "people", "someone", "somebody", "anyone", "anybody",
-                "agent", "staff", "team", "nurse", "doctor", "dr", "doc", "dermatologist", "derm",
-                "clinic", "clinician", "practitioner", "specialist", "professional", "pro",
-                "expert", "representative", "rep", "operator", "support", "service", "customer",
-                "callback", "call", "phone", "ring", "contact", "talk", "speak", "chat", "live",
-                "real", "actual", "proper", "bot", "robot", "escalate", "transfer", "connect",
-                "pass", "help", "manager", "consultant", "advisor", "adviser", "therapist",
-                "aesthetician", "esthetician", "beautician", "owner", "pharmacist", "gp", "email",
-                "message", "reply", "answer", "being", "guy", "lady", "woman", "man"}
+# The words without which a guessed request is not taken (the knowledge base's lexicon,
+# `intent_words`): erasing is never done on a guess, and a message naming no person nor a way
+# to reach one ("😀 ✨") is no request for a person.
+_WORDS = default_kb().raw["lexicon"]["intent_words"]
+DELETE_WORDS = frozenset(_WORDS["delete_data"])
+PERSON_WORDS = frozenset(_WORDS["request_human"])
 STATEMENT_ENTITIES = ("fact", "concern", "area", "device", "procedure", "age", "needle_mm",
                       "skin_type")
 QUESTION_INTENTS = ("ask_why", "out_of_scope", "bot_challenge")
