@@ -53,12 +53,24 @@ message names. An unconfigured channel has no output channel (Rasa's HTTP API th
 the messages instead of sending them). Only the pages of WEBCHAT_ORIGINS (origins separated by
 spaces or commas; scripts/run.sh sets it) may open socket.io; empty: no check.
 
+Rate limits (actions/limits.py, issue 10 item 13; in memory, per process): a client (its
+address on REST and socket.io, its chat id on Telegram and WhatsApp) opens at most
+NEW_CONVERSATIONS_PER_ADDRESS_PER_MINUTE conversations, a conversation sends at most
+MESSAGES_PER_CONVERSATION_PER_MINUTE messages, and an address whose conversations were handed
+to the team HANDOFFS_PER_ADDRESS_PER_HOUR times opens no new one for the rest of the hour.
+A refused message never reaches Rasa: REST answers 429 with a one-line JSON reason and
+Retry-After, socket.io a chat message, Telegram and WhatsApp a polite message once, then
+nothing until the window has passed. Behind a reverse proxy, the address is the client's only
+when Sanic is told to trust the proxy (SANIC_REAL_IP_HEADER or SANIC_PROXIES_COUNT).
+
 Text that is not text (an unpaired surrogate, a NUL character) is answered (limits.BAD_EVENT,
 or 400 on REST) and never reaches NLU nor the tracker store. A message whose handling fails is
 answered with limits.NOT_HANDLED, and a REST stream always ends. Logs never hold a message's
 text, a sender id nor the error messages that may quote them: Rasa's structured log events
 lose their private values (redact_private), and the channels log errors by type.
 """
+import asyncio
+import contextvars
 import hashlib
 import json
 import logging
@@ -161,6 +173,7 @@ class TelegramInput(RasaTelegramInput):
         super().__init__(access_token, verify, webhook_url, debug_mode)
         self.api_url = api_url.rstrip("/")
         self.secret_token = secret_token
+        self.rate_limits = limits.ClientLimits()
 
     def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
         return dict(CLINIC_METADATA)
@@ -276,6 +289,16 @@ class TelegramInput(RasaTelegramInput):
                     logger.error("Telegram: the 'too long' answer was not sent (%s)",
                                  type(e).__name__)
                 return response.text("success")
+            refused = self.rate_limits.admit(f"telegram:{chat_id}", str(chat_id))
+            if refused is not None:  # a polite message once, then silence until it passes
+                logger.info("Telegram: a message over the rate limits was not processed")
+                if self.rate_limits.first_warning(str(chat_id), refused[2]):
+                    try:
+                        await out.send_text_message(str(chat_id), refused[0])
+                    except Exception as e:  # noqa: BLE001 - answer 200 or Telegram resends
+                        logger.error("Telegram: the 'slow down' answer was not sent (%s)",
+                                     type(e).__name__)
+                return response.text("success")
             if update.callback_query is not None:
                 try:  # stops the spinner on the tapped button
                     await out.answer_callback_query(update.callback_query.id)
@@ -287,6 +310,7 @@ class TelegramInput(RasaTelegramInput):
                                                  metadata=self.get_metadata(request)))
             except Exception as e:  # noqa: BLE001 - answer 200 or Telegram resends the update
                 _log_failure("Telegram", e)
+            await _count_handoff(self.rate_limits, f"telegram:{chat_id}", str(chat_id))
             return response.text("success")
 
         return bp
@@ -416,6 +440,7 @@ class WhatsAppInput(TwilioInput):
         self.api_url = api_url
         self.webhook_url = webhook_url
         self.last_buttons: Dict[str, List[Dict[str, Any]]] = {}
+        self.rate_limits = limits.ClientLimits()
 
     @property
     def configured(self) -> bool:
@@ -465,6 +490,10 @@ class WhatsAppInput(TwilioInput):
         async def message(request: Request) -> HTTPResponse:
             if not self.configured:
                 return _not_configured("whatsapp")
+            try:  # (Sanic would log a traceback for a form it cannot decode)
+                (request.body or b"").decode("utf-8")
+            except UnicodeDecodeError:
+                return response.json({"error": "the form must be UTF-8"}, status=400)
             if not self._signature_ok(request):
                 return response.json({"error": "invalid Twilio signature"}, status=403)
             sender = request.form.get("From")
@@ -489,6 +518,12 @@ class WhatsAppInput(TwilioInput):
                 # not send_text_message: the choices last sent stay valid for the reply
                 await self.get_output_channel()._send_body(sender, limits.TOO_LONG)
                 return response.text("", status=204)
+            refused = self.rate_limits.admit(sender, sender)
+            if refused is not None:  # a polite message once, then silence until it passes
+                logger.info("WhatsApp: a message over the rate limits was not processed")
+                if self.rate_limits.first_warning(sender, refused[2]):
+                    await self.get_output_channel()._send_body(sender, refused[0])
+                return response.text("", status=204)
             text = self.reply_to_payload(sender, text.replace("¡", "@"))
             try:
                 await on_new_message(UserMessage(text, self.get_output_channel(), sender,
@@ -498,6 +533,7 @@ class WhatsAppInput(TwilioInput):
                 _log_failure("WhatsApp", e)
                 if self.debug_mode:
                     raise
+            await _count_handoff(self.rate_limits, sender, sender)
             return response.text("", status=204)
 
         return bp
@@ -562,8 +598,48 @@ def _answered_on_failure(on_new_message: Callable[[UserMessage], Awaitable[Any]]
             except Exception as e2:  # noqa: BLE001
                 logger.error("%s: the apology was not sent either (%s)", where,
                              type(e2).__name__)
+        client = _CLIENT.get()
+        if client is not None:  # (rate_limits, address) set by the channel
+            await _count_handoff(client[0], client[1], message.sender_id)
 
     return handle
+
+
+# --------------------------------------------------------------------------- rate limits
+
+# The client address of the message being handled (REST and socket.io), so that the handler
+# wrapped by _answered_on_failure can count a handoff against it.
+_CLIENT: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar("client",
+                                                                           default=None)
+
+
+def _client_address(request: Any) -> str:
+    """A request's client address: the proxy's word only when Sanic is told to trust it."""
+    try:
+        return str(request.remote_addr or request.ip or "?")
+    except Exception:  # noqa: BLE001 - a request without a transport
+        return "?"
+
+
+def _paused(conversation: str) -> bool:
+    from actions.storage import default_store
+    conv = default_store().conversation(conversation)
+    return conv is not None and conv.status == "paused"
+
+
+async def _count_handoff(rate_limits: limits.ClientLimits, address: str,
+                         conversation: str) -> None:
+    """After a message: was its conversation handed to the team (paused for an agent)?
+    Then it counts against its address's HANDOFFS_PER_ADDRESS_PER_HOUR."""
+    if not limits.HANDOFFS_PER_ADDRESS_PER_HOUR or conversation in rate_limits.handed:
+        return
+    try:
+        paused = await asyncio.get_running_loop().run_in_executor(None, _paused, conversation)
+    except Exception as e:  # noqa: BLE001 - counting must never fail a message
+        logger.warning("rate limits: a handoff could not be checked (%s)", type(e).__name__)
+        return
+    if paused:
+        rate_limits.handed_off(address, conversation)
 
 
 # --------------------------------------------------------------------------- REST, socket.io
@@ -607,6 +683,23 @@ class RestInput(RasaRestInput):
     @classmethod
     def name(cls) -> Text:
         return "rest"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rate_limits = limits.ClientLimits()
+
+    def rate_refusal(self, request: Request) -> Optional[HTTPResponse]:
+        """429 for a message over the rate limits (after refusal(): a refused body does not
+        count), with a one-line reason and Retry-After; else None (the message counted)."""
+        address = _client_address(request)
+        refused = self.rate_limits.admit(address, request.json["sender"])
+        if refused is None:
+            _CLIENT.set((self.rate_limits, address))
+            return None
+        logger.info("REST: a message over the rate limits was not processed")
+        wait = limits.retry_after(refused[2])
+        return response.json({"error": f"{refused[1]}; try again in {wait} s"}, status=429,
+                             headers={"Retry-After": wait})
 
     def refusal(self, request: Request) -> Optional[HTTPResponse]:
         """The answer to a webhook call that must not reach Rasa, or None."""
@@ -681,7 +774,7 @@ class RestInput(RasaRestInput):
         @bp.middleware("request")
         async def checked(request: Request) -> Optional[HTTPResponse]:
             if request.method == "POST" and request.path.rstrip("/").endswith("/webhook"):
-                return self.refusal(request)
+                return self.refusal(request) or self.rate_refusal(request)
             return None
 
         return bp
@@ -696,13 +789,16 @@ class SocketIOInput(RasaSocketIOInput):
       socket's messages go to the session it was confirmed, never to a session_id the
       message names: naming another one is refused with limits.OTHER_SESSION.
     - A message over MESSAGE_MAX_CHARS, metadata over the limits, or an event that is not a
-      message (not an object, a message that is not text) is answered on the sending socket
+      message (not an object, no message, an empty one, a message that is not text) is
+      answered on the sending socket
       (limits.TOO_LONG, limits.BAD_METADATA, limits.BAD_EVENT, as a bot message) and goes
       no further. A message whose handling fails is answered with limits.NOT_HANDLED."""
 
     @classmethod
     def name(cls) -> Text:
         return "socketio"
+
+    rate_limits: Optional[limits.ClientLimits] = None
 
     def refusal(self, data: Any) -> Optional[str]:
         """What to tell the sender instead of processing this event, or None. Checks
@@ -711,9 +807,11 @@ class SocketIOInput(RasaSocketIOInput):
         if not isinstance(data, dict):
             logger.info("socket.io: an event that is not an object was refused")
             return limits.BAD_EVENT
-        if "message" in data and (not isinstance(data["message"], str)
-                                  or limits.unreadable(data["message"])):
-            logger.info("socket.io: a message that is not text was refused")
+        if (not isinstance(data.get("message"), str) or not data["message"].strip()
+                or limits.unreadable(data["message"])):
+            # no message, an empty one (Rasa would run it through NLU and may answer nothing)
+            # or one that is not text
+            logger.info("socket.io: an event without a message as text was refused")
             return limits.BAD_EVENT
         if limits.too_long(data.get("message")):
             logger.info("socket.io: a message over %d characters was not processed",
@@ -744,6 +842,15 @@ class SocketIOInput(RasaSocketIOInput):
             sio.eio.cors_allowed_origins = origins
         sessions: Dict[str, str] = {}  # socket id -> the session it was confirmed
         self.sessions = sessions
+        rate_limits = self.rate_limits = limits.ClientLimits()
+
+        def socket_address(sid: Text) -> str:
+            try:
+                request = (sio.get_environ(sid, namespace=self.namespace) or {}).get(
+                    "sanic.request")
+            except Exception:  # noqa: BLE001 - a socket already gone
+                request = None
+            return _client_address(request) if request is not None else "?"
 
         async def session_request(sid: Text, data: Any = None) -> None:
             wanted = data.get("session_id") if isinstance(data, dict) else None
@@ -776,10 +883,19 @@ class SocketIOInput(RasaSocketIOInput):
                     answer = limits.OTHER_SESSION
                 else:
                     data["session_id"] = session
+            address = None
+            if answer is None:
+                address = socket_address(sid)
+                conversation = data.get("session_id") if self.session_persistence else None
+                refused = rate_limits.admit(address, str(conversation or sid))
+                if refused is not None:
+                    logger.info("socket.io: a message over the rate limits was not processed")
+                    answer = refused[0]
             if answer is not None:
                 await sio.emit(self.bot_message_evt, {"text": answer}, room=sid,
                                namespace=self.namespace)
                 return
+            _CLIENT.set((rate_limits, address))
             await rasa_handler(sid, data)
 
         sio.on("session_request", session_request, namespace=self.namespace)

@@ -5,6 +5,11 @@
 Roles: agents and admins handle tickets; clinicians read their own clinic's clinic-mode
 summaries; admins also read the audit log and create staff accounts. Every view and every
 change is written to the audit log (who, what, which record).
+
+Before anything else, every request must name one of the inbox's host names in its Host
+header (inbox.auth.allowed_hosts: loopback names, INBOX_HOST, ALLOWED_HOSTS; 400 otherwise,
+against DNS rebinding), and one address may make INBOX_REQUESTS_PER_ADDRESS_PER_MINUTE
+requests a minute (actions/limits.py; in memory, per process; 429 with Retry-After past it).
 """
 from __future__ import annotations
 
@@ -28,12 +33,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import func, select
 
+from actions import limits
 from actions.storage import ROLES, TICKET_STATES, AuditEntry, Conversation, Store, Ticket
 from actions.triage.engine import default_kb
 
 from . import summary as S
 from .auth import (COOKIE, LOGIN_COOKIE, SESSION_SECONDS, LoginThrottle, Sessions,
-                   verify_password)
+                   allowed_hosts, host_problem, verify_password)
 from .ids import audit_ref
 from .passwords import password_problem
 from .rasa import RasaClient, RasaError, resume_events
@@ -137,11 +143,17 @@ def _link_segment(cid: str) -> str:
 
 
 def create_app(store: Store, rasa_url: str, rasa_token: str,
-               secret: Optional[str] = None, audit_key: Optional[bytes] = None) -> Sanic:
+               secret: Optional[str] = None, audit_key: Optional[bytes] = None,
+               hosts: Optional[Iterable[str]] = None,
+               requests_per_minute: Optional[int] = None) -> Sanic:
     """The inbox app. `secret` signs session cookies (default: env INBOX_SECRET, else a
     random secret, so sessions end when the process restarts). `audit_key` keys the hash that
     names conversations in the audit log (actions.audit_ref; default: env AUDIT_KEY,
-    else random per process; `python -m inbox` keeps one in var/)."""
+    else random per process; `python -m inbox` keeps one in var/). `hosts`: the host names
+    it answers to (default: the loopback names, INBOX_HOST and ALLOWED_HOSTS; any other
+    Host header gets 400). `requests_per_minute`: per client address (default
+    limits.INBOX_REQUESTS_PER_ADDRESS_PER_MINUTE, 0 for none; in memory, per process);
+    more get 429 with Retry-After."""
     app = Sanic(unique_app_name("inbox"))
     app.config.REQUEST_MAX_SIZE = MAX_BODY
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -156,6 +168,11 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
     app.static("/static", str(HERE / "static"), name="static")
     rasa: RasaClient = app.ctx.rasa
     sessions: Sessions = app.ctx.sessions
+    app.ctx.allowed_hosts = (frozenset(hosts) if hosts is not None
+                             else allowed_hosts(os.environ.get("INBOX_HOST")))
+    app.ctx.rate_limit = limits.RateLimit(
+        limits.INBOX_REQUESTS_PER_ADDRESS_PER_MINUTE if requests_per_minute is None
+        else requests_per_minute, 60)
 
     def audit(user: Any, action: str, target_type: str, target_id: Any) -> None:
         store.audit(user.username if hasattr(user, "username") else str(user), action,
@@ -210,6 +227,25 @@ def create_app(store: Store, rasa_url: str, rasa_token: str,
         logger.error("inbox: unexpected %s at %s on %s %s", exc.__class__.__name__, where,
                      request.method, safe_path(request))
         return problem(request, 500, "internal error")
+
+    # --- host and rate limit (before anything else) ------------------------------------
+    @app.middleware("request")
+    async def host_and_rate(request: Request):
+        wrong_host = host_problem(request.headers.get("host"), app.ctx.allowed_hosts)
+        if wrong_host:
+            return problem(request, 400, wrong_host)
+        if request.path.startswith("/static/"):
+            return None
+        # the proxy's word for the address only when Sanic trusts it (SANIC_REAL_IP_HEADER)
+        wait = app.ctx.rate_limit.hit(request.remote_addr or request.ip or "?")
+        if wait:
+            limit = app.ctx.rate_limit.limit
+            seconds = limits.retry_after(wait)
+            resp = problem(request, 429, f"too many requests from this address: at most "
+                                         f"{limit} a minute; try again in {seconds} s")
+            resp.headers["Retry-After"] = seconds
+            return resp
+        return None
 
     # --- authentication ------------------------------------------------------------
     @app.middleware("request")

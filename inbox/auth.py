@@ -17,17 +17,23 @@
   is also limited across all usernames (ADDRESS_MAX_FAILURES, password spraying).
 - A login takes the same time whether the username exists or not (the password is checked
   against a dummy hash when there is no such user).
+- Host header (DNS rebinding): the inbox and the web chat answer only requests naming one of
+  their host names (allowed_hosts: the loopback names, the configured host, ALLOWED_HOSTS);
+  any other gets 400 with a one-line reason.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import os
+import re
 import secrets
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Optional, Set
+from typing import Any, Deque, Dict, FrozenSet, Optional, Set
+from urllib.parse import urlsplit
 
 COOKIE = "inbox_session"
 LOGIN_COOKIE = "inbox_login"
@@ -167,3 +173,61 @@ class LoginThrottle:
 
     def succeeded(self, username: str, address: str) -> None:
         self._failures.pop(next(iter(self.keys(username, address))), None)
+
+
+# --------------------------------------------------------------------------- Host header
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_ANY_INTERFACE = frozenset({"", "0.0.0.0", "::", "*"})
+
+
+def host_name(value: Optional[str]) -> Optional[str]:
+    """The host name of a Host header or of a URL's authority ("Example.org:5056" ->
+    "example.org", "[::1]:5056" -> "::1"), lower case, without a trailing dot; None when it
+    is not one."""
+    text = (value or "").strip()
+    if "://" in text:
+        text = urlsplit(text).netloc.rpartition("@")[2]
+    if not text or len(text) > 255 or any(c in text for c in "/\\?#@ \t\r\n"):
+        return None
+    if text.startswith("["):
+        name, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not re.fullmatch(r":[0-9]{1,5}", rest)):
+            return None
+    else:
+        name, colon, port = text.partition(":")
+        if colon and not re.fullmatch(r"[0-9]{1,5}", port):
+            return None
+    name = name.rstrip(".").lower()
+    return name or None
+
+
+def allowed_hosts(*configured: Optional[str]) -> FrozenSet[str]:
+    """The host names a server answers to (DNS rebinding: a page of any site whose name
+    resolves to this machine would otherwise talk to it): the loopback names, the server's
+    configured host names or URLs (`configured`, an address for every interface excepted),
+    and ALLOWED_HOSTS (names separated by spaces or commas, no port; `*`: any name, which
+    turns the check off)."""
+    names = set(LOOPBACK_HOSTS)
+    extra = re.split(r"[\s,]+", os.environ.get("ALLOWED_HOSTS") or "")
+    if "*" in extra:
+        return frozenset({"*"})
+    for value in [*configured, *extra]:
+        if value and value.strip() not in _ANY_INTERFACE:
+            name = host_name(value.strip())
+            if name:
+                names.add(name)
+    return frozenset(names)
+
+
+def host_problem(header: Optional[str], allowed: FrozenSet[str]) -> Optional[str]:
+    """None when a request's Host header names an allowed host, else a one-line reason
+    (never quoting the header)."""
+    if "*" in allowed:
+        return None
+    name = host_name(header)
+    if name is None:
+        return "the Host header is missing or malformed"
+    if name not in allowed:
+        return "this server does not answer to that host name (see ALLOWED_HOSTS)"
+    return None

@@ -805,3 +805,36 @@ def test_a_button_payload_with_a_strange_value_says_nothing(kind, value):
     """Found by the hardening probe: `/inform{"age": {...}}` crashed the action."""
     update = facts_from_message([{"entity": kind, "value": value}], intent="inform", text="x")
     assert to_contract(update) == to_contract(facts_from_message([], intent="inform", text="x"))
+
+
+@pytest.mark.parametrize("text, question, expected, unknown", [
+    # a doubt said with "never found out" is a doubt, not a no
+    ("no idea, I never wear earrings so I've never found out if nickel bothers me", "history",
+     {}, ["metal_allergy"]),
+    # a medicine that is none of the facts leaves a plain "none"
+    ("None of that. I take a statin for cholesterol and that's it.", "health",
+     {"pregnant": False, "anticoagulant": False, "diabetes": False}, []),
+    # "post-accutane" is after it
+    ("post-accutane, left with boxcar scars on my cheeks", None,
+     {"isotretinoin_current": False, "isotretinoin_ever": True}, []),
+])
+def test_found_on_blind_set_9(nlp, text, question, expected, unknown):
+    """Found on blind set 9 (measured first, then read)."""
+    from actions.dialogue.state import QUESTIONS
+    ents = entities(nlp, text)
+    update = facts_from_message(
+        ents, intent="inform", text=text, question=question,
+        unknown_items=list(QUESTIONS[question]["items"]) if question else [],
+        rest_false=any(e.get("entity") == "rest_false" for e in ents))
+    assert {k: v for k, v in update["facts"].items() if k in expected} == expected
+    assert update["unclear"] is False
+    assert set(unknown) <= set(update["unknown_facts"])
+
+
+@pytest.mark.parametrize("text, age, skin_type", [
+    ("18, turned 18 in october", 18, None),
+    ("sometimes I burn in the first days, then I become tanned", None, 3),
+])
+def test_an_age_turned_and_a_skin_that_becomes_tanned(nlp, text, age, skin_type):
+    got = understand(nlp, text)
+    assert got["age"] == age and got["skin_type"] == skin_type

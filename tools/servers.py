@@ -148,6 +148,10 @@ def running_action_server(token: str = "", timeout: float = 60.0,
         shutil.rmtree(work, ignore_errors=True)
 
 
+RATE_LIMITS = ("NEW_CONVERSATIONS_PER_ADDRESS_PER_MINUTE", "MESSAGES_PER_CONVERSATION_PER_MINUTE",
+               "HANDOFFS_PER_ADDRESS_PER_HOUR")
+
+
 @contextlib.contextmanager
 def running_assistant(model: Optional[Path] = None, timeout: float = 180.0,
                       database_url: Optional[str] = None,
@@ -166,7 +170,10 @@ def running_assistant(model: Optional[Path] = None, timeout: float = 180.0,
     database_url = database_url or f"sqlite:///{work / 'triage.db'}"
     from actions.storage import Store
     Store(database_url).migrate()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
+    # Every simulated person comes from 127.0.0.1: the per-address rate limits are off unless
+    # the caller sets them (tests/test_rate_limits.py does, with small values).
+    limits_off = {name: "0" for name in RATE_LIMITS}
+    env = {**limits_off, **os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore",
            "DATABASE_URL": database_url, "RASA_URL": f"http://127.0.0.1:{rasa_port}",
            "RASA_TOKEN": TOKEN, "ACTION_SERVER_TOKEN": action_token,
            "ACTION_SERVER_HOST": "127.0.0.1", "ACTION_SERVER_MAX_BODY_MB": ""}

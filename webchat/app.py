@@ -1,15 +1,22 @@
 """The web chat's Sanic app: the demo shop page, the embeddable widget and its assets.
 
     app = create_app("http://127.0.0.1:5005")              # the browser connects to it too
-    app = create_app(rasa_url, public_rasa_url="https://chat.example.com")
+    app = create_app(rasa_url, public_rasa_url="https://chat.example.com",
+                     public_url="https://widget.example.com")
 
 Routes: `/` (demo shop page, widget open), `/widget.js` (the embeddable widget), `/sources`
 (the knowledge base's sources, an anchor per id), `/sources.json` (what the widget needs to
 turn "(Sources: …)" into links), `/health`, and `/static/…` (the widget's stylesheet, the
 demo page's stylesheet, and the socket.io client installed by npm in webchat/node_modules).
+
+Host header (DNS rebinding): only requests naming one of the web chat's host names are
+answered (the loopback names, the host of WEBCHAT_PUBLIC_URL, ALLOWED_HOSTS); others get 400
+with a one-line reason. The embed snippet shown on the demo page names WEBCHAT_PUBLIC_URL
+(default http://127.0.0.1:WEBCHAT_PORT), never the request's Host header.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
@@ -21,6 +28,7 @@ from sanic.response import HTTPResponse
 
 from actions.limits import MESSAGE_MAX_CHARS
 from actions.triage.engine import default_kb
+from inbox.auth import allowed_hosts, host_problem
 from inbox.server import unique_app_name
 
 HERE = Path(__file__).resolve().parent
@@ -52,11 +60,25 @@ def kb_sources() -> List[Dict[str, str]]:
             for sid, s in raw["sources"].items()]
 
 
-def create_app(rasa_url: str, public_rasa_url: Optional[str] = None) -> Sanic:
+def public_web_chat_url() -> str:
+    """Where browsers load the web chat (widget.js) from: WEBCHAT_PUBLIC_URL, default
+    http://127.0.0.1:WEBCHAT_PORT (5057)."""
+    configured = (os.environ.get("WEBCHAT_PUBLIC_URL") or "").strip()
+    port = (os.environ.get("WEBCHAT_PORT") or "").strip() or "5057"
+    return (configured or f"http://127.0.0.1:{port}").rstrip("/")
+
+
+def create_app(rasa_url: str, public_rasa_url: Optional[str] = None,
+               public_url: Optional[str] = None,
+               hosts: Optional[List[str]] = None) -> Sanic:
     """rasa_url: the Rasa server (REST and socket.io channels); public_rasa_url: where
-    browsers reach it (default: rasa_url)."""
+    browsers reach it (default: rasa_url); public_url: where browsers reach this web chat,
+    for the embed snippet (default: public_web_chat_url()); hosts: the host names it answers
+    to (default: allowed_hosts() with public_url's)."""
     rasa_url = rasa_url.rstrip("/")
     public = (public_rasa_url or rasa_url).rstrip("/")
+    here = (public_url or public_web_chat_url()).rstrip("/")
+    allowed = frozenset(hosts) if hosts is not None else allowed_hosts(here)
     app = Sanic(unique_app_name("webchat"))
     app.config.FALLBACK_ERROR_FORMAT = "text"
     app.ctx.rasa_url, app.ctx.public_rasa_url = rasa_url, public
@@ -72,6 +94,13 @@ def create_app(rasa_url: str, public_rasa_url: Optional[str] = None) -> Sanic:
         html = env.get_template(template).render(**context)
         return response.html(html, headers={"Content-Security-Policy": csp})
 
+    @app.middleware("request")
+    async def check_host(request: Request) -> Optional[HTTPResponse]:
+        wrong_host = host_problem(request.headers.get("host"), allowed)
+        if wrong_host:
+            return response.text(wrong_host + "\n", status=400)
+        return None
+
     @app.middleware("response")
     async def common_headers(request: Request, resp: HTTPResponse) -> None:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -81,7 +110,6 @@ def create_app(rasa_url: str, public_rasa_url: Optional[str] = None) -> Sanic:
     async def index(request: Request) -> HTTPResponse:
         mode = request.args.get("mode", "shop")
         mode = mode if mode in MODES else "shop"
-        here = f"{request.scheme}://{request.host}"
         snippet = (f'<script src="{here}/widget.js" data-rasa-url="{public}" '
                    'data-mode="shop" data-shop-id="my-shop" defer></script>')
         return page("index.html", rasa_url=public, mode=mode, shop_id=DEMO_SHOP_ID,

@@ -84,7 +84,7 @@ NOT_AGE_UNITS = {"%", "x", "times", "minutes", "mins", "min", "minute", "seconds
                  "iu", "sessions", "c", "f", "kg", "lbs", "pins", "needles", "pin"}
 NOT_AGE_BEFORE = {"of", "around", "about", "at", "for", "like", "approx", "approximately", "temp",
                   "temperature", "fever", "dose", "than", "to", "from", "by", "nearly", "almost"}
-AGE_BEFORE = {"age", "aged", "i'm", "im", "am", "m", "f", "male", "female", "now"}
+AGE_BEFORE = {"age", "aged", "i'm", "im", "am", "m", "f", "male", "female", "now", "turned"}
 MONTHS = {"january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
           "apr": 4, "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8,
           "september": 9, "sept": 9, "sep": 9, "october": 10, "oct": 10, "november": 11,
@@ -957,13 +957,15 @@ def typo_targets(lexicon: Dict[str, Any]) -> List[str]:
 
 
 def vocabulary(lexicon: Dict[str, Any]) -> List[str]:
-    """Every word the lexicon explains (its phrases, events and everyday answer words)."""
+    """Every word the lexicon explains (its phrases, events, everyday answer words and what
+    is none of the facts)."""
     words = set()
     for section in list(SECTION_LABELS) :
         for phrases in lexicon[section].values():
             for p in phrases:
                 words.update(re.findall(r"[a-z']+", _clean(p)))
-    for p in list(lexicon.get("events", [])) + list(lexicon.get("answer_words", [])):
+    for p in list(lexicon.get("events", [])) + list(lexicon.get("answer_words", [])) \
+            + list(lexicon.get("unrelated", [])):
         words.update(re.findall(r"[a-z']+", _clean(p)))
     return sorted(words)
 
