@@ -838,3 +838,22 @@ def test_found_on_blind_set_9(nlp, text, question, expected, unknown):
 def test_an_age_turned_and_a_skin_that_becomes_tanned(nlp, text, age, skin_type):
     got = understand(nlp, text)
     assert got["age"] == age and got["skin_type"] == skin_type
+
+
+@pytest.mark.parametrize("text, facts, red_flags", [
+    ("I spent forty years nursing, so I know sterile technique. 0.5 roller on my cheeks", {}, []),
+    ("I do get the odd cold sore on my lip, nothing at the moment", {"cold_sore_history": True}, []),
+    ("my cheeks flush a lot and have little red veins, I've never had it checked", {}, []),
+    ("a little growth by my ear, never had anyone look at it", {"suspicious_lesion": True}, []),
+    ("big watery busters on my cheeks since I rolled yesterday", {}, ["blisters"]),
+    ("I've pressed on it for half an hour and it won't stop", {}, ["persistent_bleeding"]),
+    ("my nose is very red and the red go to the cheeks", {}, ["spreading_redness"]),
+    ("5 weeks post-session: hard itchy red lumps on my forehead", {}, ["new_lumps"]),
+])
+def test_more_found_on_blind_set_9(nlp, text, facts, red_flags):
+    """A career is not breastfeeding, the odd cold sore is a history, "never had it checked"
+    names a growth only beside one, everyday words for blisters, bleeding and spreading
+    redness, and "post-" binds one word only."""
+    update = facts_from_message(entities(nlp, text), intent="inform", text=text)
+    assert {k: v for k, v in update["facts"].items() if v is True} == facts
+    assert update["red_flags"] == red_flags

@@ -364,6 +364,8 @@ def context_rules(cues: Dict[str, List[str]], tokenizer) -> List[Dict[str, Any]]
                                     "pattern": [{"LOWER": w} for w in words]}
             if scope:
                 rule["max_scope"] = scope
+            if words[-1] == "-" and direction_here == "FORWARD":
+                rule["max_scope"] = 1  # a prefix ("post-accutane") binds the next word only
             rules.append(rule)
     resume = sorted({w for p in cues.get("resume_after_comma", []) for w in _clean(p).split()})
     # "hi, my mum wants a roller for her neck": a person named after a comma is a new subject,
@@ -867,6 +869,8 @@ def patterns_from_lexicon(lexicon: Dict[str, Any]) -> List[Dict[str, Any]]:
             out.append({"label": "CONTROL", "pattern": _clean(phrase), "id": ident})
     for phrase in lexicon.get("events", []):
         out.append({"label": "EVENT", "pattern": _clean(phrase), "id": "event"})
+    for phrase in lexicon.get("other_meanings", []):  # found, so that nothing shorter is; dropped
+        out.append({"label": "OTHER", "pattern": _clean(phrase), "id": "other"})
     return out
 
 
@@ -965,7 +969,7 @@ def vocabulary(lexicon: Dict[str, Any]) -> List[str]:
             for p in phrases:
                 words.update(re.findall(r"[a-z']+", _clean(p)))
     for p in list(lexicon.get("events", [])) + list(lexicon.get("answer_words", [])) \
-            + list(lexicon.get("unrelated", [])):
+            + list(lexicon.get("unrelated", [])) + list(lexicon.get("other_meanings", [])):
         words.update(re.findall(r"[a-z']+", _clean(p)))
     return sorted(words)
 
