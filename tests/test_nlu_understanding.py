@@ -857,3 +857,18 @@ def test_more_found_on_blind_set_9(nlp, text, facts, red_flags):
     update = facts_from_message(entities(nlp, text), intent="inform", text=text)
     assert {k: v for k, v in update["facts"].items() if v is True} == facts
     assert update["red_flags"] == red_flags
+
+
+@pytest.mark.parametrize("text,guess,expected", [
+    ("can I talk to a real person please?", "bot_challenge", "request_human"),
+    ("are you a real person?", "bot_challenge", "bot_challenge"),
+    ("talk to me about depth", "out_of_scope", "out_of_scope"),
+])
+def test_asking_to_talk_to_a_person_is_a_request_for_one(text, guess, expected):
+    """Found by CI after a retrain: "can I talk to a real person please?" was heard as "are you a
+    real person?" and answered "I'm an automated assistant" instead of handing over."""
+    from rasa.shared.nlu.training_data.message import Message
+    from actions.nlu.components import IntentCorrector
+    m = Message(data={"text": text, "intent": {"name": guess, "confidence": 0.6}, "entities": []})
+    IntentCorrector().process([m])
+    assert m.get("intent")["name"] == expected

@@ -65,10 +65,20 @@ WARNING_SIGN_FLAGS = ("negated", "hypothetical", "family", "stopped")
 # to reach one ("😀 ✨") is no request for a person.
 _WORDS = default_kb().raw["lexicon"]["intent_words"]
 DELETE_WORDS = frozenset(_WORDS["delete_data"])
-PERSON_WORDS = frozenset(_WORDS["request_human"])
+PERSON_NOUNS = frozenset(_WORDS["person_nouns"])
+PERSON_WORDS = PERSON_NOUNS | frozenset(_WORDS["reach_words"])
+ASKS_TO_TALK = tuple(_WORDS["asks_to_talk"])
 STATEMENT_ENTITIES = ("fact", "concern", "area", "device", "procedure", "age", "needle_mm",
                       "skin_type")
 QUESTION_INTENTS = ("ask_why", "out_of_scope", "bot_challenge")
+
+
+def _asks_for_a_person(text: str) -> bool:
+    """Asks to talk to someone ("talk to", "put me through") and names a person or a way to
+    reach one."""
+    said = " " + " ".join(re.findall(r"[a-z']+", text.lower())) + " "
+    return any(f" {p} " in said for p in ASKS_TO_TALK) and bool(
+        PERSON_NOUNS & set(said.split()))
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -101,6 +111,9 @@ class IntentCorrector(GraphComponent):
                 # erasing is never done on a guess: no word about deleting, no deletion
                 new = "inform" if any(e.get("entity") in STATEMENT_ENTITIES for e in entities) \
                     else "out_of_scope"
+            elif intent in ("bot_challenge", "out_of_scope", "nlu_fallback") and _asks_for_a_person(
+                    message.get(TEXT) or ""):
+                new = "request_human"  # "can I talk to a real person please?"
             elif intent == "request_human" and not PERSON_WORDS & set(
                     re.findall(r"[a-z]+", (message.get(TEXT) or "").lower())):
                 new = "inform" if any(e.get("entity") in STATEMENT_ENTITIES for e in entities) \
