@@ -32,6 +32,17 @@ CHANNEL_ENV = ("TELEGRAM_TOKEN", "TELEGRAM_BOT_NAME", "TELEGRAM_WEBHOOK_URL", "T
                "TWILIO_WHATSAPP_NUMBER", "TWILIO_API_URL", "TWILIO_WEBHOOK_URL")
 
 
+def channel_env(api_url: str, **overrides: str) -> Dict[str, str]:
+    """Both channels configured against the fake Telegram/Twilio server at api_url (with the
+    test secrets); overrides replace or add settings."""
+    return {"TELEGRAM_TOKEN": TG_TOKEN, "TELEGRAM_BOT_NAME": "clinic_bot",
+            "TELEGRAM_WEBHOOK_URL": "https://clinic.example.org/webhooks/telegram/webhook",
+            "TELEGRAM_API_URL": api_url, "TELEGRAM_SECRET_TOKEN": TG_SECRET,
+            "TWILIO_ACCOUNT_SID": TW_SID, "TWILIO_AUTH_TOKEN": TW_TOKEN,
+            "TWILIO_WHATSAPP_NUMBER": TW_NUMBER, "TWILIO_API_URL": api_url,
+            "TWILIO_WEBHOOK_URL": TW_PUBLIC_URL, **overrides}
+
+
 # ------------------------------------------------------------------ fake Telegram + Twilio
 
 class FakeAPI:
@@ -133,12 +144,7 @@ def fake() -> Iterator[FakeAPI]:
 
 @pytest.fixture(scope="module")
 def bot(fake):
-    env = {"TELEGRAM_TOKEN": TG_TOKEN, "TELEGRAM_BOT_NAME": "clinic_bot",
-           "TELEGRAM_WEBHOOK_URL": "https://clinic.example.org/webhooks/telegram/webhook",
-           "TELEGRAM_API_URL": fake.url, "TELEGRAM_SECRET_TOKEN": TG_SECRET,
-           "TWILIO_ACCOUNT_SID": TW_SID, "TWILIO_AUTH_TOKEN": TW_TOKEN,
-           "TWILIO_WHATSAPP_NUMBER": TW_NUMBER, "TWILIO_API_URL": fake.url,
-           "TWILIO_WEBHOOK_URL": TW_PUBLIC_URL}
+    env = channel_env(fake.url)
     with environment(env), running_assistant() as assistant:
         deadline = time.time() + 15  # setWebhook runs just after the server has started
         while not fake.telegram("setWebhook") and time.time() < deadline:

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actions import limits
-from test_channels import TG_TOKEN, TW_NUMBER, TW_SID, FakeAPI, environment
+from test_channels import (TW_NUMBER, TW_SID, FakeAPI, channel_env, environment)
 from tools.servers import TOKEN, running_assistant
 
 MARKER = "qzfuzzentrancemarker"  # in every generated text: no log may ever contain it
@@ -76,15 +76,13 @@ def fake():
 
 @pytest.fixture(scope="module")
 def bot(fake):
-    env = {"TELEGRAM_TOKEN": TG_TOKEN, "TELEGRAM_BOT_NAME": "clinic_bot",
-           "TELEGRAM_WEBHOOK_URL": "", "TELEGRAM_SECRET_TOKEN": "",
-           "TELEGRAM_API_URL": fake.url, "TWILIO_ACCOUNT_SID": TW_SID,
-           "TWILIO_AUTH_TOKEN": "fuzz-auth-token", "TWILIO_WHATSAPP_NUMBER": TW_NUMBER,
-           "TWILIO_API_URL": fake.url, "TWILIO_WEBHOOK_URL": "",  # no signature: all fuzzed
-           # small limits: what could be a real message reaches NLU a few times a minute
-           # (the fuzz stays short), and the limits' own answers are fuzzed too
-           "NEW_CONVERSATIONS_PER_ADDRESS_PER_MINUTE": "3",
-           "MESSAGES_PER_CONVERSATION_PER_MINUTE": "3", "HANDOFFS_PER_ADDRESS_PER_HOUR": "2"}
+    env = channel_env(
+        fake.url, TELEGRAM_WEBHOOK_URL="", TELEGRAM_SECRET_TOKEN="",
+        TWILIO_AUTH_TOKEN="fuzz-auth-token", TWILIO_WEBHOOK_URL="",  # no signature: all fuzzed
+        # small limits: what could be a real message reaches NLU a few times a minute
+        # (the fuzz stays short), and the limits' own answers are fuzzed too
+        NEW_CONVERSATIONS_PER_ADDRESS_PER_MINUTE="3", MESSAGES_PER_CONVERSATION_PER_MINUTE="3",
+        HANDOFFS_PER_ADDRESS_PER_HOUR="2")
     with environment(env), running_assistant(timeout=300) as assistant:
         yield assistant
         logs = {name: (assistant.workdir / name).read_text(errors="replace")

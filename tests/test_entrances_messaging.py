@@ -16,9 +16,8 @@ from typing import Any, Dict, Tuple
 import pytest
 
 from actions import limits
-from test_channels import (TG_SECRET, TG_TOKEN, TW_NUMBER, TW_PUBLIC_URL, TW_SID, TW_TOKEN,
-                           FakeAPI, environment, post, send_telegram, send_whatsapp, sent_to,
-                           telegram_update)
+from test_channels import (channel_env, TG_SECRET, FakeAPI, environment, post, send_telegram,
+                           send_whatsapp, sent_to, telegram_update)
 from tools.servers import TOKEN, running_assistant
 
 MARKER = "qorvexmessagingmarker"  # a word no log may ever contain
@@ -46,12 +45,7 @@ def fake():
 
 @pytest.fixture(scope="module")
 def bot(fake):
-    env = {"TELEGRAM_TOKEN": TG_TOKEN, "TELEGRAM_BOT_NAME": "clinic_bot",
-           "TELEGRAM_WEBHOOK_URL": "https://clinic.example.org/webhooks/telegram/webhook",
-           "TELEGRAM_API_URL": fake.url, "TELEGRAM_SECRET_TOKEN": TG_SECRET,
-           "TWILIO_ACCOUNT_SID": TW_SID, "TWILIO_AUTH_TOKEN": TW_TOKEN,
-           "TWILIO_WHATSAPP_NUMBER": TW_NUMBER, "TWILIO_API_URL": fake.url,
-           "TWILIO_WEBHOOK_URL": TW_PUBLIC_URL}
+    env = channel_env(fake.url)
     with environment(env), running_assistant(timeout=300) as assistant:
         yield assistant
 

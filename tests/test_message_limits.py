@@ -22,9 +22,8 @@ import socketio
 
 from actions import limits
 from tools.servers import running_assistant
-from test_channels import (TG_SECRET, TG_TOKEN, TW_NUMBER, TW_PUBLIC_URL, TW_SID, TW_TOKEN,
-                           FakeAPI, environment, send_telegram, send_whatsapp, sent_to,
-                           telegram_update, whatsapp_to)
+from test_channels import (channel_env, FakeAPI, environment, send_telegram, send_whatsapp,
+                           sent_to, telegram_update, whatsapp_to)
 from test_e2e_conversations import Conversation, asks
 
 CONSENT_Q = "Is it OK to use that information for this assessment?"
@@ -45,12 +44,7 @@ def fake():
 
 @pytest.fixture(scope="module")
 def bot(fake):
-    env = {"TELEGRAM_TOKEN": TG_TOKEN, "TELEGRAM_BOT_NAME": "clinic_bot",
-           "TELEGRAM_WEBHOOK_URL": "https://clinic.example.org/webhooks/telegram/webhook",
-           "TELEGRAM_API_URL": fake.url, "TELEGRAM_SECRET_TOKEN": TG_SECRET,
-           "TWILIO_ACCOUNT_SID": TW_SID, "TWILIO_AUTH_TOKEN": TW_TOKEN,
-           "TWILIO_WHATSAPP_NUMBER": TW_NUMBER, "TWILIO_API_URL": fake.url,
-           "TWILIO_WEBHOOK_URL": TW_PUBLIC_URL}
+    env = channel_env(fake.url)
     with environment(env), running_assistant(timeout=300) as assistant:
         yield assistant
         logs = [(assistant.workdir / name).read_text(errors="replace")

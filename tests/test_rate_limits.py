@@ -15,9 +15,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 from actions import limits
-from test_channels import (TG_SECRET, TG_TOKEN, TW_NUMBER, TW_PUBLIC_URL, TW_SID, TW_TOKEN,
-                           FakeAPI, environment, send_telegram, send_whatsapp, sent_to,
-                           telegram_update, whatsapp_to)
+from test_channels import (channel_env, FakeAPI, environment, send_telegram, send_whatsapp,
+                           sent_to, telegram_update, whatsapp_to)
 from test_entrances import Chat
 from test_message_limits import user_texts
 from tools.servers import ROOT, running_assistant
@@ -36,15 +35,9 @@ def fake():
 
 @pytest.fixture(scope="module")
 def bot(fake):
-    env = {"TELEGRAM_TOKEN": TG_TOKEN, "TELEGRAM_BOT_NAME": "clinic_bot",
-           "TELEGRAM_WEBHOOK_URL": "https://clinic.example.org/webhooks/telegram/webhook",
-           "TELEGRAM_API_URL": fake.url, "TELEGRAM_SECRET_TOKEN": TG_SECRET,
-           "TWILIO_ACCOUNT_SID": TW_SID, "TWILIO_AUTH_TOKEN": TW_TOKEN,
-           "TWILIO_WHATSAPP_NUMBER": TW_NUMBER, "TWILIO_API_URL": fake.url,
-           "TWILIO_WEBHOOK_URL": TW_PUBLIC_URL,
-           "NEW_CONVERSATIONS_PER_ADDRESS_PER_MINUTE": str(NEW),
-           "MESSAGES_PER_CONVERSATION_PER_MINUTE": str(MESSAGES),
-           "HANDOFFS_PER_ADDRESS_PER_HOUR": str(HANDOFFS)}
+    env = channel_env(fake.url, NEW_CONVERSATIONS_PER_ADDRESS_PER_MINUTE=str(NEW),
+                      MESSAGES_PER_CONVERSATION_PER_MINUTE=str(MESSAGES),
+                      HANDOFFS_PER_ADDRESS_PER_HOUR=str(HANDOFFS))
     with environment(env), running_assistant(timeout=300) as assistant:
         yield assistant
         logs = [(assistant.workdir / name).read_text(errors="replace")
